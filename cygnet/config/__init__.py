@@ -1,0 +1,1 @@
+"""Libreswan's configuration language: ipsec.conf, ipsec.secrets, policy groups."""

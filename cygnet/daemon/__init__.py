@@ -1,0 +1,1 @@
+"""The asyncio daemon (pluto): sockets, timers, connections, the control socket."""

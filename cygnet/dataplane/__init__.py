@@ -1,0 +1,1 @@
+"""Data planes: kernel XFRM and userspace ESP over TUN, behind one interface."""

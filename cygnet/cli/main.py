@@ -34,7 +34,7 @@ IPSEC_VERBS: dict[str, str] = {
     "route": "cygnet.cli.control:route",
     "unroute": "cygnet.cli.control:unroute",
     "replace": "cygnet.cli.control:replace",
-    "whack": "cygnet.cli.control:whack",
+    "whack": "cygnet.cli.control:whack_cmd",
     "trafficstatus": "cygnet.cli.control:trafficstatus",
     "status": "cygnet.cli.control:status",
     "briefstatus": "cygnet.cli.control:briefstatus",

@@ -1,0 +1,115 @@
+"""What the sans-IO engine asks of the world, as small immutable records.
+
+The engine never sends, sleeps or touches the kernel: it returns these and
+the daemon carries them out (send a datagram, install a Child SA in the data
+plane, print a log line). Tests read them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
+
+from cygnet.ike.iana import NotifyType
+
+
+@dataclass(frozen=True, slots=True)
+class SendDatagram:
+    """An IKE message (or fragment) for the peer, already encoded."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A console/log line in Libreswan's wording; `rc` is whack's numeric prefix."""
+
+    rc: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelector:
+    """One side of a Child SA's selectors: a range of addresses, protocol and ports."""
+
+    network: IPv4Network | IPv6Network
+    protocol: int = 0
+    port_start: int = 0
+    port_end: int = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSaKeys:
+    """Everything a data plane needs to run one Child SA, both directions."""
+
+    serial: int
+    protocol: int  # ProtocolId.ESP
+    mode: str  # "tunnel" | "transport"
+    spi_in: bytes
+    spi_out: bytes
+    encr_id: int
+    encr_key_bits: int
+    integ_id: int  # IntegId.NONE for AEAD
+    esn: bool
+    key_in_encr: bytes
+    key_in_integ: bytes
+    key_out_encr: bytes
+    key_out_integ: bytes
+    ts_local: tuple[TrafficSelector, ...]
+    ts_remote: tuple[TrafficSelector, ...]
+    udp_encap: bool = False
+
+    def __repr__(self) -> str:  # keys never reach a log by accident
+        return (
+            f"ChildSaKeys(serial={self.serial}, spi_in={self.spi_in.hex()}, "
+            f"spi_out={self.spi_out.hex()}, mode={self.mode}, encr={self.encr_id}/"
+            f"{self.encr_key_bits}, integ={self.integ_id}, esn={self.esn})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InstallChildSa:
+    child: ChildSaKeys
+    replaces: int | None = None  # serial of the Child SA this one rekeys
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteChildSa:
+    serial: int
+    spi_in: bytes
+    spi_out: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaEstablished:
+    serial: int
+    peer_id: str
+    auth: str
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaFailed:
+    """The IKE SA could not be established; `notify` is what the peer sent or we sent."""
+
+    serial: int
+    reason: str
+    notify: NotifyType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IkeSaDeleted:
+    serial: int
+    notified: bool = True
+    revive: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+Event = (
+    SendDatagram
+    | LogLine
+    | InstallChildSa
+    | DeleteChildSa
+    | IkeSaEstablished
+    | IkeSaFailed
+    | IkeSaDeleted
+)

@@ -8,9 +8,9 @@ plane, print a log line). Tests read them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network, IPv6Network
 
 from cygnet.ike.iana import NotifyType
+from cygnet.ike.ts import TrafficSelector
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +26,6 @@ class LogLine:
 
     rc: int
     text: str
-
-
-@dataclass(frozen=True, slots=True)
-class TrafficSelector:
-    """One side of a Child SA's selectors: a range of addresses, protocol and ports."""
-
-    network: IPv4Network | IPv6Network
-    protocol: int = 0
-    port_start: int = 0
-    port_end: int = 65535
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cygnet.ike.iana import NotifyType
-from cygnet.ike.ts import TrafficSelector
+from cygnet.ike.natd import Endpoint
+from cygnet.ike.payloads import TrafficSelector
 
 
 @dataclass(frozen=True, slots=True)
 class SendDatagram:
-    """An IKE message (or fragment) for the peer, already encoded."""
+    """An IKE message (or fragment) for the peer, already encoded.
+
+    `local`/`remote` name the ports too: after NAT detection IKE moves to 4500,
+    where the daemon prefixes the non-ESP marker (RFC 3948).
+    """
 
     data: bytes
+    local: Endpoint
+    remote: Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +101,14 @@ class IkeSaDeleted:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class IkeSaRekeyed:
+    """The IKE SA `old_serial` was rekeyed; `new_sa` (an IkeSa) takes over its Child SAs."""
+
+    old_serial: int
+    new_sa: object
+
+
 Event = (
     SendDatagram
     | LogLine
@@ -102,4 +117,5 @@ Event = (
     | IkeSaEstablished
     | IkeSaFailed
     | IkeSaDeleted
+    | IkeSaRekeyed
 )

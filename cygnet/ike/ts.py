@@ -1,4 +1,4 @@
-"""Traffic selectors (RFC 7296 §3.13) and their narrowing (§2.9).
+"""Traffic-selector arithmetic (RFC 7296 §2.9) on the wire type `payloads.TrafficSelector`.
 
 A selector is an address range plus an IP protocol and a port range; Libreswan
 shows them as subnets (`192.0.1.0/24===192.0.2.0/24`). Narrowing follows
@@ -10,7 +10,6 @@ proposed, or anything inside it with `narrowing=yes`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import (
     IPv4Address,
     IPv4Network,
@@ -21,92 +20,85 @@ from ipaddress import (
     summarize_address_range,
 )
 
+from cygnet.ike.payloads import AnyTrafficSelector, TrafficSelector
+
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
+Selectors = tuple[TrafficSelector, ...]
 
 
 class TsUnacceptable(Exception):
     """The selectors cannot be reconciled: answer (or log) TS_UNACCEPTABLE."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TrafficSelector:
-    start: Address
-    end: Address
-    protocol: int = 0  # 0 = any
-    port_start: int = 0
-    port_end: int = 65535
-
-    def __post_init__(self) -> None:
-        if self.start.version != self.end.version:
-            raise ValueError("selector mixes IPv4 and IPv6")
-        if self.start > self.end or self.port_start > self.port_end:
-            raise ValueError("selector range is reversed")
-
-    @classmethod
-    def from_network(
-        cls, net: Network | str, protocol: int = 0, port: int | None = None
-    ) -> TrafficSelector:
-        n = ip_network(net, strict=False) if isinstance(net, str) else net
-        lo, hi = (0, 65535) if not port else (port, port)
-        return cls(n.network_address, n.broadcast_address, protocol, lo, hi)
-
-    @classmethod
-    def host(cls, addr: Address | str) -> TrafficSelector:
-        a = ip_address(addr) if isinstance(addr, str) else addr
-        return cls(a, a)
-
-    @property
-    def version(self) -> int:
-        return self.start.version
-
-    def networks(self) -> list[Network]:
-        return list(summarize_address_range(self.start, self.end))
-
-    def contains(self, other: TrafficSelector) -> bool:
-        return (
-            self.version == other.version
-            and self.start <= other.start
-            and other.end <= self.end
-            and self.protocol in (0, other.protocol)
-            and self.port_start <= other.port_start
-            and other.port_end <= self.port_end
-        )
-
-    def intersect(self, other: TrafficSelector) -> TrafficSelector | None:
-        if self.version != other.version:
-            return None
-        if self.protocol and other.protocol and self.protocol != other.protocol:
-            return None
-        start, end = max(self.start, other.start), min(self.end, other.end)
-        p_lo, p_hi = max(self.port_start, other.port_start), min(self.port_end, other.port_end)
-        if start > end or p_lo > p_hi:
-            return None
-        return TrafficSelector(start, end, self.protocol or other.protocol, p_lo, p_hi)
-
-    def __str__(self) -> str:
-        nets = self.networks()
-        addr = str(nets[0]) if len(nets) == 1 else f"{self.start}-{self.end}"
-        if self.protocol == 0 and (self.port_start, self.port_end) == (0, 65535):
-            return addr
-        ports = (
-            str(self.port_start)
-            if self.port_start == self.port_end
-            else f"{self.port_start}-{self.port_end}"
-        )
-        return f"{addr}/{self.protocol}/{ports}"
+def from_network(net: Network | str, protocol: int = 0, port: int | None = None) -> TrafficSelector:
+    """A selector covering a subnet (`leftsubnet=`), optionally one protocol/port (`leftprotoport=`)."""
+    n = ip_network(net, strict=False) if isinstance(net, str) else net
+    lo, hi = (0, 65535) if not port else (port, port)
+    return TrafficSelector(n.network_address, n.broadcast_address, protocol, lo, hi)
 
 
-Selectors = tuple[TrafficSelector, ...]
+def host(addr: Address | str) -> TrafficSelector:
+    a = ip_address(addr) if isinstance(addr, str) else addr
+    return TrafficSelector(a, a)
+
+
+def validate(ts: TrafficSelector) -> None:
+    """Raise ValueError for a selector no peer should send (mixed families, reversed ranges)."""
+    if ts.start.version != ts.end.version:
+        raise ValueError("selector mixes IPv4 and IPv6")
+    if ts.start > ts.end or ts.start_port > ts.end_port:
+        raise ValueError("selector range is reversed")
+
+
+def contains(outer: TrafficSelector, inner: TrafficSelector) -> bool:
+    return (
+        outer.start.version == inner.start.version
+        and outer.start <= inner.start
+        and inner.end <= outer.end
+        and outer.ip_protocol in (0, inner.ip_protocol)
+        and outer.start_port <= inner.start_port
+        and inner.end_port <= outer.end_port
+    )
+
+
+def intersect(a: TrafficSelector, b: TrafficSelector) -> TrafficSelector | None:
+    if a.start.version != b.start.version:
+        return None
+    if a.ip_protocol and b.ip_protocol and a.ip_protocol != b.ip_protocol:
+        return None
+    start, end = max(a.start, b.start), min(a.end, b.end)
+    lo, hi = max(a.start_port, b.start_port), min(a.end_port, b.end_port)
+    if start > end or lo > hi:
+        return None
+    return TrafficSelector(start, end, a.ip_protocol or b.ip_protocol, lo, hi)
+
+
+def to_str(ts: TrafficSelector) -> str:
+    """`192.0.1.0/24`, `10.0.0.1-10.0.0.6`, `10.0.0.0/8/6/22` (proto/port when not "any")."""
+    nets = list(summarize_address_range(ts.start, ts.end))
+    addr = str(nets[0]) if len(nets) == 1 else f"{ts.start}-{ts.end}"
+    if ts.ip_protocol == 0 and (ts.start_port, ts.end_port) == (0, 65535):
+        return addr
+    ports = str(ts.start_port) if ts.start_port == ts.end_port else f"{ts.start_port}-{ts.end_port}"
+    return f"{addr}/{ts.ip_protocol}/{ports}"
+
+
+def usable(received: tuple[AnyTrafficSelector, ...]) -> Selectors:
+    """The address-range selectors of a TS payload (others, e.g. TS_SECLABEL, are not ours to match)."""
+    out = tuple(t for t in received if isinstance(t, TrafficSelector))
+    for t in out:
+        validate(t)
+    return out
 
 
 def _covered(inner: Selectors, outer: Selectors) -> bool:
-    return all(any(o.contains(i) for o in outer) for i in inner)
+    return all(any(contains(o, i) for o in outer) for i in inner)
 
 
 def _intersection(a: Selectors, b: Selectors) -> Selectors:
-    out = [x for x in (p.intersect(q) for p in a for q in b) if x is not None]
-    return tuple(sorted(set(out)))
+    found = {x for x in (intersect(p, q) for p in a for q in b) if x is not None}
+    return tuple(sorted(found, key=lambda t: (t.start.version, t.start, t.end, t.ip_protocol)))
 
 
 def responder_narrow(proposed: Selectors, configured: Selectors, narrowing: bool) -> Selectors:
@@ -129,4 +121,4 @@ def initiator_accepts(proposed: Selectors, answered: Selectors, narrowing: bool)
 
 def describe(local: Selectors, remote: Selectors) -> str:
     """Libreswan's `[192.0.1.0/24===192.0.2.0/24]` (several selectors joined by spaces)."""
-    return "[" + " ".join(str(t) for t in local) + "===" + " ".join(str(t) for t in remote) + "]"
+    return "[" + " ".join(map(to_str, local)) + "===" + " ".join(map(to_str, remote)) + "]"

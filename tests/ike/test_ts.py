@@ -6,31 +6,37 @@ from ipaddress import ip_address
 
 import pytest
 
+from cygnet.ike.payloads import TrafficSelector
 from cygnet.ike.ts import (
-    TrafficSelector,
     TsUnacceptable,
     describe,
+    from_network,
+    host,
     initiator_accepts,
     responder_narrow,
+    to_str,
+    validate,
 )
 
-T = TrafficSelector.from_network
+T = from_network
 
 
 def test_display_matches_libreswan() -> None:
     assert describe((T("192.0.1.0/24"),), (T("192.0.2.0/24"),)) == "[192.0.1.0/24===192.0.2.0/24]"
-    assert str(TrafficSelector.host("192.1.2.45")) == "192.1.2.45/32"
-    assert str(T("2001:db8:0:1::/64")) == "2001:db8:0:1::/64"
+    assert to_str(host("192.1.2.45")) == "192.1.2.45/32"
+    assert to_str(T("2001:db8:0:1::/64")) == "2001:db8:0:1::/64"
     odd = TrafficSelector(ip_address("10.0.0.1"), ip_address("10.0.0.6"))
-    assert str(odd) == "10.0.0.1-10.0.0.6"
-    assert str(T("10.0.0.0/8", protocol=6, port=22)) == "10.0.0.0/8/6/22"
+    assert to_str(odd) == "10.0.0.1-10.0.0.6"
+    assert to_str(T("10.0.0.0/8", protocol=6, port=22)) == "10.0.0.0/8/6/22"
 
 
 def test_bad_selectors_are_refused() -> None:
     with pytest.raises(ValueError):
-        TrafficSelector(ip_address("10.0.0.2"), ip_address("10.0.0.1"))
+        validate(TrafficSelector(ip_address("10.0.0.2"), ip_address("10.0.0.1")))
     with pytest.raises(ValueError):
-        TrafficSelector(ip_address("10.0.0.1"), ip_address("::1"))
+        validate(TrafficSelector(ip_address("10.0.0.1"), ip_address("::1")))
+    with pytest.raises(ValueError):
+        validate(TrafficSelector(ip_address("10.0.0.1"), ip_address("10.0.0.1"), 6, 80, 22))
 
 
 def test_responder_accepts_a_proposal_inside_its_config() -> None:

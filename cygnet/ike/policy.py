@@ -1,0 +1,93 @@
+"""What the engine needs to know about a connection, already resolved.
+
+The daemon turns a Libreswan `conn` (plus secrets and keys) into an
+`IkePolicy`; the engine never reads files or the key store. A responder may
+switch policies at IKE_AUTH once it knows the peer's ID, through a
+`PolicyLookup` the daemon provides (a pure lookup, no I/O).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cygnet.ike.iana import AuthMethod, HashAlgorithm, KeId
+from cygnet.ike.natd import Endpoint
+from cygnet.ike.payloads import Identity
+from cygnet.ike.proposals import Proposal
+from cygnet.ike.ts import Selectors
+
+#: Libreswan `authby=` words and the AUTH methods each allows us to accept.
+AUTHBY_METHODS: dict[str, frozenset[AuthMethod]] = {
+    "secret": frozenset({AuthMethod.PSK}),
+    "null": frozenset({AuthMethod.NULL}),
+    "rsasig": frozenset({AuthMethod.DIGITAL_SIGNATURE, AuthMethod.RSA_SIG}),
+    "rsa-sha2": frozenset({AuthMethod.DIGITAL_SIGNATURE}),
+    "rsa-sha1": frozenset({AuthMethod.RSA_SIG}),
+    "ecdsa": frozenset(
+        {
+            AuthMethod.DIGITAL_SIGNATURE,
+            AuthMethod.ECDSA_SHA256_P256,
+            AuthMethod.ECDSA_SHA384_P384,
+            AuthMethod.ECDSA_SHA512_P521,
+        }
+    ),
+}
+
+#: What we offer in SIGNATURE_HASH_ALGORITHMS, in Libreswan's order; we sign with the
+#: strongest one the peer also offers (Libreswan's ikev2_auth.c does the same).
+SIGNATURE_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    """One end's authentication: how it proves itself and with what."""
+
+    authby: str = "secret"
+    psk: bytes | None = field(default=None, repr=False)
+    private_key: Any = field(default=None, repr=False)  # ours: a cryptography private key
+    public_key: Any = None  # the peer's: a cryptography public key (raw key or from its cert)
+
+    def __post_init__(self) -> None:
+        if self.authby not in AUTHBY_METHODS:
+            raise ValueError(f"authby={self.authby} is not supported")
+
+
+@dataclass(frozen=True)
+class IkePolicy:
+    """A connection as the engine sees it (Libreswan `conn`, oriented local/remote)."""
+
+    name: str
+    local_id: Identity
+    remote_id: Identity | None  # None: any ID the peer proves (right=%any, rightid unset)
+    local_auth: AuthPolicy
+    remote_auth: AuthPolicy
+    ike_proposals: tuple[Proposal, ...]
+    esp_proposals: tuple[Proposal, ...]  # without KE transforms; see `pfs_groups`
+    local_ts: Selectors
+    remote_ts: Selectors
+    pfs_groups: tuple[KeId, ...] = ()  # KE for CREATE_CHILD_SA; empty = pfs=no
+    transport: bool = False
+    narrowing: bool = False
+    send_initial_contact: bool = True
+    retransmit_interval: float = 0.5
+    retransmit_timeout: float = 60.0
+    dpd_delay: float = 0.0  # 0 = no liveness probes of our own (Libreswan: DPD=passive)
+    nonce_bytes: int = 32
+
+    @property
+    def mode(self) -> str:
+        return "transport" if self.transport else "tunnel"
+
+
+class PolicyLookup(Protocol):
+    """How a responder finds the connection for a peer (implemented by the daemon)."""
+
+    def for_ike_sa_init(self, local: Endpoint, remote: Endpoint) -> IkePolicy | None:
+        """A candidate connection from addresses alone (IKE_SA_INIT)."""
+
+    def for_ike_auth(
+        self, current: IkePolicy, local: Endpoint, remote: Endpoint, peer_id: Identity,
+        our_id: Identity | None,
+    ) -> IkePolicy | None:
+        """The best connection once the peer's ID (and the ID it wants us to be) is known."""

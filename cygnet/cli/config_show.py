@@ -57,6 +57,8 @@ def config(argv: list[str]) -> int:
     show = sub.add_parser("show", help="print the effective configuration")
     show.add_argument("--config", default=paths.CONFIG_FILE)
     show.add_argument("--json", action="store_true")
+    show.add_argument("--orient", action="store_true",
+                      help="also say which end is this host (as pluto would on 'auto --add')")
     show.add_argument("names", nargs="*")
     args = p.parse_args(argv)
     try:
@@ -70,11 +72,32 @@ def config(argv: list[str]) -> int:
             return 1
     if args.names:
         cfg = Config(cfg.setup, {n: cfg.conns[n] for n in args.names}, cfg.warnings, cfg.files)
+    sides = _orientation(cfg) if args.orient else {}
     if args.json:
-        json.dump(to_json(cfg, args.config), sys.stdout, indent=2, sort_keys=False)
+        doc = to_json(cfg, args.config)
+        for name, where in sides.items():
+            doc["conns"][name]["this_host"] = where  # type: ignore[index]
+        json.dump(doc, sys.stdout, indent=2, sort_keys=False)
         sys.stdout.write("\n")
         return 0
     for w in cfg.warnings:
         print(w, file=sys.stderr)
     sys.stdout.write(normalised(cfg, include_defaults=True))
+    for name, where in sides.items():
+        print(f'# conn "{name}": {where}')
     return 0
+
+
+def _orientation(cfg: Config) -> dict[str, str]:
+    """For each conn, which end is this host, or Libreswan's reason why none is."""
+    from cygnet.config.orient import local_addresses, orient
+
+    addrs, default = local_addresses()
+    out: dict[str, str] = {}
+    for name, conn in cfg.conns.items():
+        try:
+            o = orient(conn, addrs, default)
+            out[name] = f"this host is {o.local.side} ({o.local_addr})"
+        except ConfigError as e:
+            out[name] = e.message
+    return out

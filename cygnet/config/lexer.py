@@ -61,6 +61,17 @@ def _trailing(after: str, file: str, lineno: int, key: str | None) -> None:
         )
 
 
+def _words(text: str) -> list[str]:
+    """Split off the first word at spaces/tabs only: Libreswan's lexer knows no other
+    blanks (Python's str.split() would also split at \x1c-\x1f and friends)."""
+    return re.split(r"[ \t]+", text, maxsplit=1)
+
+
+def _show(text: str) -> str:
+    """Text for an error message, with control characters made visible."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def tokenize(text: str, file: str) -> Iterator[Token]:
     """Yield the tokens of one file; raise ConfigError on a malformed line."""
     for lineno, raw in enumerate(text.split("\n"), start=1):  # only \n ends a line
@@ -69,16 +80,16 @@ def tokenize(text: str, file: str) -> Iterator[Token]:
         if not stripped or stripped.startswith("#"):
             continue
         if line[0] in " \t":
-            word = stripped.split(None, 1)[0]
+            word = _words(stripped)[0]
             if word in ("conn", "config", "include", "version") and "=" not in word:
                 raise ConfigError(
-                    f"section header '{stripped}' must start in column 0",
+                    f"section header '{_show(stripped)}' must start in column 0",
                     file=file,
                     line=lineno,
                 )
             m = _KEY.match(stripped)
             if m is None:
-                raise ConfigError(f"syntax error in '{stripped}'", file=file, line=lineno)
+                raise ConfigError(f"syntax error in '{_show(stripped)}'", file=file, line=lineno)
             key = m.group(0)
             rest = stripped[m.end() :].lstrip(" \t")
             if not rest.startswith("="):
@@ -90,12 +101,12 @@ def tokenize(text: str, file: str) -> Iterator[Token]:
             _trailing(after, file, lineno, key)
             yield Token(KEYWORD, file, lineno, key, value, quoted)
             continue
-        words = stripped.split(None, 1)
+        words = _words(stripped)
         head, rest = words[0], (words[1] if len(words) > 1 else "")
         if head == "config":
             if rest.split("#", 1)[0].strip() != "setup":
                 raise ConfigError(
-                    f"syntax error in '{stripped}', expected 'config setup'", file=file, line=lineno
+                    f"syntax error in '{_show(stripped)}', expected 'config setup'", file=file, line=lineno
                 )
             yield Token(SETUP, file, lineno)
         elif head == "conn":
@@ -121,10 +132,10 @@ def tokenize(text: str, file: str) -> Iterator[Token]:
             yield Token(VERSION, file, lineno, value=ver)
         elif "=" in head:
             raise ConfigError(
-                f"keyword line '{stripped}' must be indented with spaces or tabs",
+                f"keyword line '{_show(stripped)}' must be indented with spaces or tabs",
                 file=file,
                 line=lineno,
                 keyword=head.split("=", 1)[0],
             )
         else:
-            raise ConfigError(f"syntax error in '{stripped}'", file=file, line=lineno)
+            raise ConfigError(f"syntax error in '{_show(stripped)}'", file=file, line=lineno)

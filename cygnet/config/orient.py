@@ -15,6 +15,7 @@ uses.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -95,23 +96,26 @@ def orient(
 
 
 def local_addresses() -> tuple[set[str], str | None]:
-    """This host's addresses and the source address of its default route (pyroute2)."""
+    """This host's addresses and the source address of its default route (pyroute2).
+
+    The default route's preferred source, or else the first address on its
+    outgoing interface: what Libreswan means by `%defaultroute`.
+    """
     from pyroute2 import IPRoute
 
     addrs: set[str] = set()
+    by_link: dict[int, list[str]] = {}
     default: str | None = None
     with IPRoute() as ipr:
         for msg in ipr.get_addr():
             a = msg.get_attr("IFA_ADDRESS") or msg.get_attr("IFA_LOCAL")
             if a:
-                addrs.add(str(ipaddress.ip_address(a.split("%")[0])))
-        for dst in ("0.0.0.0", "::"):
-            try:
-                routes = ipr.route("get", dst="8.8.8.8" if dst == "0.0.0.0" else "2001:4860::8888")
-            except Exception:  # no default route in this family
-                continue
-            for r in routes:
+                text = str(ipaddress.ip_address(a.split("%")[0]))
+                addrs.add(text)
+                by_link.setdefault(msg["index"], []).append(text)
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for r in ipr.get_default_routes(family=family):
                 src = r.get_attr("RTA_PREFSRC")
-                if src:
-                    default = default or src
+                oif = r.get_attr("RTA_OIF")
+                default = default or src or (by_link.get(oif) or [None])[0]
     return addrs, default

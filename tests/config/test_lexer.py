@@ -77,3 +77,18 @@ def test_malformed_lines(text: str, message: str) -> None:
 def test_only_newline_ends_a_line() -> None:
     """Libreswan counts `\\n` only; a form feed inside a value must not shift line numbers."""
     assert toks("conn a\n\tleftid=@x\x0cy\n\tleft=1.2.3.4")[2] == (KEYWORD, "left", "1.2.3.4", 3)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("\x1f", "<string>:1: syntax error in '\\x1f'"),
+        ("conn\x1fx", "<string>:1: syntax error in 'conn\\x1fx'"),
+        ("\x0b\n", "<string>:1: syntax error in '\\x0b'"),
+    ],
+)
+def test_only_spaces_and_tabs_are_blanks(text: str, message: str) -> None:
+    """Python's str.split() splits at \\x1c-\\x1f and \\v too; Libreswan's lexer does not."""
+    with pytest.raises(ConfigError) as e:
+        list(tokenize(text, "<string>"))
+    assert str(e.value) == message

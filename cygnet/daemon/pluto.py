@@ -1,0 +1,485 @@
+"""The daemon: one asyncio loop driving the IKE engine, the sockets and a data plane.
+
+`Pluto` carries out what the engine asks (send, install, log), feeds it
+datagrams and timer ticks, and implements the control verbs (`add`, `up`,
+`down`, status...). Everything slow or blocking stays off the loop: the
+data plane runs its packet work elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cygnet import __version__, paths
+from cygnet.config.conn import Config, load_config
+from cygnet.config.errors import ConfigError
+from cygnet.config.secrets import Secrets, SecretsError, load_secrets
+from cygnet.daemon.conns import Connection, ConnectionManager, ConnError
+from cygnet.daemon.log import PlutoLog
+from cygnet.daemon.udp import IKE_PORT, NAT_T_PORT, IkeSockets
+from cygnet.dataplane.base import ChildSaPlacement, Dataplane, DataplaneEvents
+from cygnet.ike import proposals as props
+from cygnet.ike.engine import IkeEngine
+from cygnet.ike.events import (
+    DeleteChildSa,
+    Event,
+    IkeSaDeleted,
+    IkeSaEstablished,
+    IkeSaFailed,
+    InstallChildSa,
+    LogLine,
+    SendDatagram,
+)
+from cygnet.ike.natd import Endpoint
+from cygnet.ike.sa import IkeSa, State
+
+
+@dataclass
+class Options:
+    """pluto's command line (Libreswan's flags)."""
+
+    config: str = paths.CONFIG_FILE
+    secretsfile: str = paths.SECRETS_FILE
+    nssdir: str | None = None
+    nsspassword: str | None = None
+    rundir: str = paths.RUN_DIR
+    ctlsocket: str | None = None
+    logfile: str | None = None
+    stderrlog: bool = False
+    protostack: str | None = None  # override config setup's protostack=
+    interfaces: list[str] | None = None  # addresses to listen on (default: all)
+
+
+@dataclass
+class ChildRecord:
+    """What status verbs report about an installed Child SA."""
+
+    serial: int
+    ike_serial: int
+    conn: str
+    add_time: int
+    spi_in: bytes
+    spi_out: bytes
+    local: Endpoint
+    remote: Endpoint
+    peer_id: str
+    mode: str
+    description: str
+
+
+@dataclass
+class _Waiter:
+    """An `ipsec auto --up` waiting for its connection to come up or fail."""
+
+    conn: str
+    done: asyncio.Future[int]
+    ike_serials: set[int] = field(default_factory=set)
+
+
+class Pluto:
+    """The running daemon."""
+
+    def __init__(self, opts: Options, log: PlutoLog) -> None:
+        self.opts = opts
+        self.log = log
+        self.config: Config | None = None
+        self.secrets: Secrets | None = None
+        self.nss: Any = None
+        self.dataplane: Dataplane | None = None
+        self.started = time.time()
+        self.engine: IkeEngine | None = None
+        self.conns = ConnectionManager(
+            local_addresses=self._local_addresses, secrets=lambda: self.secrets,
+            nss=lambda: self.nss,
+        )
+        self.sockets = IkeSockets(self._on_datagram)
+        self.children: dict[int, ChildRecord] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiters: list[_Waiter] = []
+        self._stopping = asyncio.Event()
+        self._addr_cache: tuple[set[str], str | None] | None = None
+
+    # ------------------------------------------------------------------ start-up
+
+    def _local_addresses(self) -> tuple[set[str], str | None]:
+        if self._addr_cache is None:
+            from cygnet.config.orient import local_addresses
+
+            self._addr_cache = local_addresses()
+        return self._addr_cache
+
+    def load_secrets(self) -> None:
+        self.log.log(f'loading secrets from "{self.opts.secretsfile}"')
+        if not os.path.exists(self.opts.secretsfile):
+            self.secrets = None
+            return
+        try:
+            s = load_secrets(self.opts.secretsfile, strict=False)
+        except SecretsError as e:
+            self.log.log(f"ERROR: {e}")
+            return
+        for w in (*s.warnings, *s.errors):
+            self.log.log(str(w))
+        self.secrets = s
+
+    def open_nss(self) -> None:
+        from cygnet.pki.nssdb import NssDb, NssError
+
+        try:
+            self.nss = NssDb.open(self.opts.nssdir, self.opts.nsspassword, readonly=False,
+                                  log=self.log.log)
+            self.log.log("NSS crypto library initialized")
+        except NssError as e:
+            self.log.log(str(e))
+            self.nss = None
+
+    async def start_dataplane(self) -> None:
+        stack = self.opts.protostack or (self.config.setup.protostack if self.config else "xfrm")
+        if stack == "auto":
+            from cygnet.dataplane.probe import probe
+
+            stack = probe()
+        events = DataplaneEvents(on_ike=self._on_datagram, on_expire=self._on_expire)
+        if stack == "userspace":
+            from cygnet.dataplane.userspace.plane import UserspaceDataplane
+
+            self.dataplane = UserspaceDataplane()
+        else:
+            from cygnet.dataplane.xfrm import XfrmDataplane
+
+            self.dataplane = XfrmDataplane()
+        await self.dataplane.start(events)
+        self.log.log(f"using kernel interface: {self.dataplane.name}")
+
+    async def listen(self) -> None:
+        self.log.log("listening for IKE messages")
+        mark = getattr(self.dataplane, "ike_socket_mark", None)
+        if mark is not None:
+            self.sockets._mark = mark
+        owns_4500 = self.dataplane is not None and self.dataplane.name == "userspace"
+        if not owns_4500 and self.dataplane is not None:
+            encap = getattr(self.dataplane, "enable_udp_encap", None)
+            self.sockets._on_bound = (
+                (lambda sock, ep: encap(sock) if ep.port == NAT_T_PORT else None) if encap else None
+            )
+        addrs = self.opts.interfaces or sorted(self._local_addresses()[0])
+        for a in addrs:
+            ip = ipaddress.ip_address(a)
+            if ip.is_link_local:
+                continue
+            ports = (IKE_PORT,) if owns_4500 else (IKE_PORT, NAT_T_PORT)
+            for port in ports:
+                try:
+                    await self.sockets.bind(a, port)
+                    self.log.log(f"adding UDP interface {a}:{port}" if ip.version == 4
+                                 else f"adding UDP interface [{a}]:{port}")
+                except OSError as e:
+                    self.log.log(f"ERROR: bind of UDP {a}:{port} failed: {e.strerror}")
+
+    def load_config(self) -> Config:
+        self.config = load_config(self.opts.config)
+        for w in self.config.warnings:
+            self.log.log(w)
+        return self.config
+
+    async def run(self) -> int:
+        """Start everything, act on auto=, serve until shutdown."""
+        o = self.opts
+        self.log.log(f"Starting Pluto (Cygnet Version {__version__} IKEv2 XFRM USERSPACE-ESP NSS) "
+                     f"pid:{os.getpid()}")
+        try:
+            self.load_config()
+        except ConfigError as e:
+            self.log.log(f"ERROR: {e}")
+            return 3
+        self.open_nss()
+        self.engine = IkeEngine(self.conns, now=time.monotonic())
+        await self.start_dataplane()
+        await self.listen()
+        self.load_secrets()
+        from cygnet.daemon.control import ControlServer
+
+        ctl = ControlServer(self, paths.ctl_socket(o.rundir, o.ctlsocket))
+        await ctl.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reread_secrets)
+        self._auto_start()
+        await self._stopping.wait()
+        await self.shutdown()
+        await ctl.stop()
+        return 0
+
+    def _auto_start(self) -> None:
+        assert self.config is not None
+        for name, spec in self.config.conns.items():
+            if spec.auto in ("add", "start", "ondemand", "route", "up", "keep"):
+                self.add_conn(name, quiet=True)
+        for name, spec in self.config.conns.items():
+            if spec.auto in ("start", "up") and name in self.conns.conns:
+                self.initiate(name)
+            elif spec.auto in ("ondemand", "route") and name in self.conns.conns:
+                self.route_conn(name)
+
+    async def shutdown(self) -> None:
+        self.log.log("shutting down")
+        if self.engine is not None:
+            for sa in list(self.engine.sas.values()):
+                if sa.state is State.ESTABLISHED:
+                    self.apply(sa.delete(time.monotonic()))
+        await asyncio.sleep(0.2)  # let the deletes leave
+        if self.dataplane is not None:
+            await self.dataplane.stop()
+        self.sockets.close()
+        self.log.close()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    # ------------------------------------------------------------------ engine glue
+
+    def _on_datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        assert self.engine is not None
+        self.apply(self.engine.receive(data, local, remote, time.monotonic()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.engine is not None:
+            self.apply(self.engine.handle_timer(time.monotonic()))
+
+    def _arm_timer(self) -> None:
+        if self.engine is None:
+            return
+        t = self.engine.get_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if t is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(loop.time() + max(0.0, t - time.monotonic()), self._on_timer)
+
+    def _send(self, ev: SendDatagram) -> None:
+        if self.dataplane is not None and ev.local.port == NAT_T_PORT \
+                and self.dataplane.send_ike(ev.data, ev.local, ev.remote):
+            return
+        local = ev.local
+        if local not in self.sockets.by_endpoint:
+            # answering from the port the request came to, or the IKE port of that address
+            local = Endpoint(ev.local.ip, IKE_PORT if ev.local.port not in (IKE_PORT, NAT_T_PORT)
+                             else ev.local.port)
+        if not self.sockets.send(ev.data, local, ev.remote):
+            self.log.log(f"ERROR: no socket to send from {ev.local} to {ev.remote}")
+
+    def apply(self, events: list[Event]) -> None:
+        """Carry out what the engine asked for, in order."""
+        for ev in events:
+            if isinstance(ev, SendDatagram):
+                self._send(ev)
+            elif isinstance(ev, LogLine):
+                self.log.log(ev.text, ev.rc)
+            elif isinstance(ev, InstallChildSa):
+                self._install(ev)
+            elif isinstance(ev, DeleteChildSa):
+                self._remove_child(ev)
+            elif isinstance(ev, IkeSaEstablished):
+                self._ike_up(ev)
+            elif isinstance(ev, IkeSaFailed | IkeSaDeleted):
+                self._ike_gone(ev)
+        self._arm_timer()
+
+    def _sa_of_child(self, serial: int) -> IkeSa | None:
+        assert self.engine is not None
+        for sa in self.engine.sas.values():
+            if serial in sa.children:
+                return sa
+        return None
+
+    def _install(self, ev: InstallChildSa) -> None:
+        child = ev.child
+        sa = self._sa_of_child(child.serial)
+        if sa is None or self.dataplane is None:
+            return
+        conn = self.conns.by_policy(sa.policy)
+        spec = conn.spec if conn else None
+        where = ChildSaPlacement(
+            local=sa.local, remote=sa.remote,
+            replay_window=int(spec.replay_window) if spec else 128,
+            mtu=int(spec.mtu) if spec and spec.mtu else None,
+        )
+        try:
+            self.dataplane.install(child, where, ev.replaces)
+        except OSError as e:
+            self.log.log(f'ERROR: "{sa.name}" #{child.serial}: {e}', 3)
+            self.apply(sa.delete_child(child.serial, time.monotonic()))
+            self._finish_waiters(sa.name, 1)
+            return
+        self.children[child.serial] = ChildRecord(
+            child.serial, sa.serial, sa.name, int(time.time()), child.spi_in, child.spi_out,
+            sa.local, sa.remote, str(sa.peer_id) if sa.peer_id else "", child.mode,
+            props.describe(sa.children[child.serial].proposal, "esp"),
+        )
+        if conn is not None:
+            conn.newest_child = child.serial
+            conn.children.add(child.serial)
+        self._finish_waiters(sa.name, 0)
+
+    def _remove_child(self, ev: DeleteChildSa) -> None:
+        rec = self.children.pop(ev.serial, None)
+        if rec is not None:
+            c = self.dataplane.counters(ev.serial) if self.dataplane else None
+            if c is not None:
+                self.log.log(f'"{rec.conn}" #{ev.serial}: ESP traffic information: '
+                             f"in={_bytes(c.in_bytes)} out={_bytes(c.out_bytes)}")
+            conn = self.conns.conns.get(rec.conn)
+            if conn is not None:
+                conn.children.discard(ev.serial)
+        if self.dataplane is not None:
+            self.dataplane.remove(ev.serial)
+
+    def _ike_up(self, ev: IkeSaEstablished) -> None:
+        assert self.engine is not None
+        sa = self.engine.by_serial(ev.serial)
+        if sa is not None:
+            conn = self.conns.by_policy(sa.policy)
+            if conn is not None:
+                conn.newest_ike = ev.serial
+
+    def _ike_gone(self, ev: IkeSaFailed | IkeSaDeleted) -> None:
+        for w in list(self._waiters):
+            if ev.serial in w.ike_serials:
+                self._finish_waiter(w, 36 if isinstance(ev, IkeSaFailed) else 1)
+
+    def _on_expire(self, serial: int, hard: bool) -> None:
+        sa = self._sa_of_child(serial)
+        if sa is None:
+            return
+        if hard:
+            self.apply(sa.delete_child(serial, time.monotonic()))
+        else:
+            self.apply(sa.rekey_child(serial, time.monotonic()))
+
+    # ------------------------------------------------------------------ whack waiters
+
+    def _finish_waiter(self, w: _Waiter, rc: int) -> None:
+        if not w.done.done():
+            w.done.set_result(rc)
+        if w in self._waiters:
+            self._waiters.remove(w)
+
+    def _finish_waiters(self, conn: str, rc: int) -> None:
+        for w in list(self._waiters):
+            if w.conn == conn:
+                self._finish_waiter(w, rc)
+
+    # ------------------------------------------------------------------ verbs
+
+    def add_conn(self, name: str, config: str | None = None, quiet: bool = False) -> int:
+        """`ipsec auto --add NAME`: (re)load the conn from the config file."""
+        try:
+            cfg = load_config(config or self.opts.config)
+        except ConfigError as e:
+            self.log.log(str(e), 36)
+            return 3
+        spec = cfg.conns.get(name)
+        if spec is None:
+            self.log.log(f'conn "{name}" not found in {config or self.opts.config}', 36)
+            return 1
+        try:
+            conn = self.conns.add(spec)
+        except ConnError as e:
+            self.log.log(str(e), 36)
+            return 1
+        self.log.log(f'"{name}": IKE SA proposals (connection add):')
+        for line in props.format_proposals(conn.policy.ike_proposals):
+            self.log.log(f'"{name}": {line}')
+        self.log.log(f'"{name}": Child SA proposals (connection add):')
+        for line in props.format_proposals(props.set_ke(conn.policy.esp_proposals,
+                                                        conn.policy.pfs_groups[:1])):
+            self.log.log(f'"{name}": {line}')
+        self.log.log(f'"{name}": added IKEv2 connection')
+        return 0
+
+    def initiate(self, name: str) -> _Waiter | None:
+        assert self.engine is not None
+        conn = self.conns.conns.get(name)
+        if conn is None:
+            self.log.log(f'no connection named "{name}"', 36)
+            return None
+        if conn.remote_is_any:
+            self.log.log(f'"{name}": cannot initiate connection without knowing peer IP address '
+                         "(kind=CK_TEMPLATE)", 36)
+            return None
+        conn.up_wanted = True
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(name, loop.create_future())
+        self._waiters.append(waiter)
+        existing = self.engine.by_serial(conn.newest_ike)
+        if existing is not None and existing.state is State.ESTABLISHED:
+            waiter.ike_serials.add(existing.serial)
+            self.apply(existing.create_child(time.monotonic()))
+            return waiter
+        sa, events = self.engine.initiate(conn.policy, conn.local_endpoint(),
+                                          conn.remote_endpoint(), time.monotonic())
+        waiter.ike_serials.add(sa.serial)
+        self.apply(events)
+        return waiter
+
+    def terminate(self, name: str) -> None:
+        """`ipsec auto --down`: delete the connection's IKE SAs (with their children)."""
+        assert self.engine is not None
+        conn = self.conns.conns.get(name)
+        if conn is None:
+            return
+        conn.up_wanted = False
+        self.log.log(f'"{name}": terminating SAs using this connection', 2)
+        for sa in list(self.engine.sas.values()):
+            if sa.policy.name == name:
+                self.apply(sa.delete(time.monotonic()))
+
+    def delete_conn(self, name: str) -> None:
+        if name in self.conns.conns:
+            self.terminate(name)
+            self.unroute_conn(name)
+            self.conns.delete(name)
+
+    def route_conn(self, name: str) -> None:
+        conn = self.conns.conns.get(name)
+        if conn is None or self.dataplane is None:
+            return
+        for lts in conn.policy.local_ts:
+            for rts in conn.policy.remote_ts:
+                self.dataplane.route(conn.serial, lts, rts)
+        conn.routed = True
+
+    def unroute_conn(self, name: str) -> None:
+        conn = self.conns.conns.get(name)
+        if conn is None or self.dataplane is None or not conn.routed:
+            return
+        self.dataplane.unroute(conn.serial)
+        conn.routed = False
+
+    def reread_secrets(self) -> None:
+        self.load_secrets()
+        self.conns.refresh_secrets()
+
+
+def _bytes(n: int) -> str:
+    return f"{n}B"
+
+
+def main(opts: Options, log: PlutoLog) -> int:
+    """Run pluto in the foreground until SIGTERM or `ipsec whack --shutdown`."""
+    return asyncio.run(Pluto(opts, log).run())
+
+
+__all__ = ["Connection", "Options", "Pluto", "main"]
+
+Callback = Callable[..., None]

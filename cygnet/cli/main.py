@@ -65,6 +65,7 @@ IPSEC_ALIASES: dict[str, str] = {
 #: Our own verbs, only on `cygnet`.
 CYGNET_VERBS: dict[str, str] = {
     "config": "cygnet.cli.config_show:config",
+    "install-unit": "cygnet.cli.unit:install_unit",
 }
 
 

@@ -109,10 +109,18 @@ class Pluto:
     # ------------------------------------------------------------------ start-up
 
     def _local_addresses(self) -> tuple[set[str], str | None]:
+        """This host's addresses (cached until the next `auto --add`).
+
+        pyroute2's synchronous IPRoute runs its own event loop, which cannot
+        nest inside ours, so the query runs in a short-lived thread.
+        """
         if self._addr_cache is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             from cygnet.config.orient import local_addresses
 
-            self._addr_cache = local_addresses()
+            with ThreadPoolExecutor(1) as pool:
+                self._addr_cache = pool.submit(local_addresses).result(timeout=10)
         return self._addr_cache
 
     def load_secrets(self) -> None:
@@ -383,6 +391,7 @@ class Pluto:
 
     def add_conn(self, name: str, config: str | None = None, quiet: bool = False) -> int:
         """`ipsec auto --add NAME`: (re)load the conn from the config file."""
+        self._addr_cache = None
         try:
             cfg = load_config(config or self.opts.config)
         except ConfigError as e:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from cygnet.ike.cookies import DEFAULT_THRESHOLD, CookieJar
 from cygnet.ike.errors import IkeError
-from cygnet.ike.events import Event, IkeSaRekeyed, LogLine, SendDatagram
+from cygnet.ike.events import Event, IkeSaRekeyed, InitialContact, LogLine, SendDatagram
 from cygnet.ike.iana import ExchangeType, HeaderFlag, NotifyType
 from cygnet.ike.message import Message, MessageError, peek_header
 from cygnet.ike.natd import Endpoint
@@ -61,7 +61,7 @@ class IkeEngine:
                    serial=self.next_serial(), next_serial=self.next_serial, now=now,
                    lookup=self.lookup, new_esp_spi=self._new_esp_spi, random=self._random)
         self.sas[sa.spi_i] = sa
-        return sa, self._track(sa.initiate(now))
+        return sa, self._track(sa.initiate(now), now)
 
     def by_serial(self, serial: int) -> IkeSa | None:
         return next((sa for sa in self.sas.values() if sa.serial == serial), None)
@@ -78,7 +78,7 @@ class IkeEngine:
             t = sa.get_timer()
             if t is not None and t <= now:
                 events += sa.handle_timer(now)
-        return self._track(events)
+        return self._track(events, now)
 
     # ------------------------------------------------------------------ datagrams
 
@@ -105,7 +105,7 @@ class IkeEngine:
         if sa is None:
             return self._drop("no IKE SA for the message's SPI", now)
         # The peer may have moved behind a NAT (RFC 7296 §2.23: follow authenticated changes).
-        return self._track(sa.receive(data, now))
+        return self._track(sa.receive(data, now, local, remote), now)
 
     def _init_request(self, data: bytes, local: Endpoint, remote: Endpoint,
                       now: float) -> list[Event]:
@@ -136,6 +136,19 @@ class IkeEngine:
             self._half_open[(h.spi_i, remote)] = sa
         return self._track(events)
 
+    def _initial_contact(self, ev: InitialContact, now: float) -> tuple[InitialContact, list[Event]]:
+        """RFC 7296 §2.4: the peer has no state from before; forget our other IKE SAs with it."""
+        keep = self.by_serial(ev.keep_serial)
+        out: list[Event] = []
+        deleted: list[int] = []
+        for sa in list(self.sas.values()):
+            if (sa is keep or sa.serial == ev.keep_serial or sa.peer_id is None
+                    or str(sa.peer_id) != ev.peer_id or sa.state is State.DEAD):
+                continue
+            deleted.append(sa.serial)
+            out += sa.forget(now)
+        return InitialContact(ev.peer_id, ev.keep_serial, tuple(deleted)), out
+
     def _check_cookie(self, msg: Message, local: Endpoint, remote: Endpoint,
                       now: float) -> list[Event] | None:
         """None when the request carries our cookie; else the stateless COOKIE answer."""
@@ -153,11 +166,21 @@ class IkeEngine:
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def _track(self, events: list[Event]) -> list[Event]:
+    def _track(self, events: list[Event], now: float = 0.0) -> list[Event]:
         """Keep the SA tables in step with what the SAs reported."""
-        for ev in events:
+        for sa in list(self.sas.values()):
+            while sa._spawned:
+                new = sa._spawned.pop(0)
+                self.sas[new.local_spi] = new
+        extra: list[Event] = []
+        for i, ev in enumerate(events):
             if isinstance(ev, IkeSaRekeyed) and isinstance(ev.new_sa, IkeSa):
-                self.sas[ev.new_sa.local_spi] = ev.new_sa
+                if ev.new_sa.state is not State.DEAD:
+                    self.sas[ev.new_sa.local_spi] = ev.new_sa
+            elif isinstance(ev, InitialContact) and not ev.deleted:
+                events[i], more = self._initial_contact(ev, now)
+                extra += more
+        events += extra
         for spi, sa in list(self.sas.items()):
             if sa.state is State.DEAD:
                 del self.sas[spi]

@@ -10,7 +10,9 @@ cached response that answers a retransmitted request.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import struct
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cygnet.ike import auth, keymat, natd, transforms
+from cygnet.ike import auth, fragments, keymat, natd, transforms
 from cygnet.ike import proposals as props
 from cygnet.ike import ts as tsmod
 from cygnet.ike.errors import IkeError, IntegrityError
@@ -31,12 +33,17 @@ from cygnet.ike.events import (
     IkeSaEstablished,
     IkeSaFailed,
     IkeSaRekeyed,
+    InitialContact,
     InstallChildSa,
+    LeaseReceived,
     LogLine,
     SendDatagram,
 )
 from cygnet.ike.iana import (
     AuthMethod,
+    CertEncoding,
+    CfgAttr,
+    CfgType,
     ExchangeType,
     HashAlgorithm,
     HeaderFlag,
@@ -48,10 +55,22 @@ from cygnet.ike.iana import (
     TransformType,
     name_of,
 )
-from cygnet.ike.message import Message, MessageError, payload_names, payload_summary
+from cygnet.ike.message import (
+    GENERIC_HEADER_LEN,
+    HEADER_LEN,
+    Message,
+    MessageError,
+    encode_chain,
+    encode_header,
+    payload_names,
+    payload_summary,
+)
 from cygnet.ike.natd import Endpoint
 from cygnet.ike.payloads import (
     AuthPayload,
+    CertPayload,
+    CfgAttribute,
+    CpPayload,
     DeletePayload,
     Identity,
     IdiPayload,
@@ -64,11 +83,24 @@ from cygnet.ike.payloads import (
     TsiPayload,
     TsrPayload,
 )
-from cygnet.ike.policy import AUTHBY_METHODS, SIGNATURE_HASHES, IkePolicy, PolicyLookup
+from cygnet.ike.policy import (
+    AUTHBY_METHODS,
+    SIGNATURE_HASHES,
+    IkePolicy,
+    LeaseReply,
+    PolicyLookup,
+)
 from cygnet.ike.proposals import Proposal
 from cygnet.ike.sk import SkCrypto
 
 NAT_T_PORT = 4500
+
+#: Libreswan's largest unfragmented IKE message (packet.h ISAKMP_V2_FRAG_MAXLEN_IPv4/6:
+#: 576 - 20 - 24 and 1280 - 48 - 40 UDP payload octets); a bigger SK message is sent as
+#: SKF fragments of at most this size once both ends announced RFC 7383 support.
+FRAG_MAXLEN_IPV4 = 532
+FRAG_MAXLEN_IPV6 = 1192
+NON_ESP_MARKER_SIZE = 4
 
 #: Error notifies that, in an IKE_AUTH or CREATE_CHILD_SA response, concern the Child SA.
 CHILD_ERRORS = frozenset(
@@ -124,6 +156,7 @@ class ChildSa:
     remote_ts: tsmod.Selectors
     transport: bool
     keys: ChildSaKeys
+    replaced_by: int | None = None  # serial of the Child SA that rekeyed this one
 
 
 @dataclass
@@ -148,6 +181,9 @@ class _PendingChild:
     nonce: bytes = b""
     ke_share: Any = None
     rekey_of: int | None = None
+    #: RFC 7296 §2.8.1: (Ni, Nr) of the peer's rekey of the same Child SA, answered while
+    #: ours was in flight, and the serial of the Child SA that exchange created.
+    collision: tuple[bytes, bytes, int] | None = None
 
 
 class IkeSa:
@@ -208,6 +244,26 @@ class IkeSa:
         self._queue: deque[Callable[[float], None]] = deque()
         self._pending_child: _PendingChild | None = None
         self._events: list[Event] = []
+        # RFC 7383 fragmentation
+        self._reasm: fragments.Reassembler | None = None
+        self._sk_in_prev: SkCrypto | None = None  # keys before an IKE_INTERMEDIATE update
+        # RFC 9242 / RFC 9370: IKE_INTERMEDIATE and additional key exchanges
+        self.peer_intermediate = False
+        self._addke_todo: list[tuple[int, int]] = []  # (ADDKEn transform type, KE id) to run
+        self._intermediates = 0  # IKE_INTERMEDIATE exchanges done
+        self._int_auth_i = self._int_auth_r = b""
+        self._ike_auth_mid = 1
+        # CP (RFC 7296 §3.15) and certificates
+        self.lease: LeaseReply | None = None
+        self.peer_certs: tuple[bytes, ...] = ()
+        # rekey bookkeeping (RFC 7296 §2.8.1, §2.25)
+        self._deleting_children: set[int] = set()
+        self._rekey_out: bytes | None = None  # our Ni while our IKE SA rekey is in flight
+        self._rekey_in: IkeSa | None = None  # the IKE SA we created answering the peer's rekey
+        self._rekey_in_announced = False
+        self._rekeyed_to: IkeSa | None = None  # the surviving successor, once known
+        self._spawned: list[IkeSa] = []  # new IKE SAs for the engine's tables
+        self._last_child: ChildSa | None = None
 
     # ------------------------------------------------------------------ reporting
 
@@ -288,11 +344,31 @@ class IkeSa:
         return f | HeaderFlag.RESPONSE if response else f
 
     def _encode(self, exchange: int, mid: int, payloads: list[Payload], response: bool) -> bytes:
+        return self._encode_all(exchange, mid, payloads, response)[0]
+
+    @property
+    def fragmenting(self) -> bool:
+        """Both ends announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3)."""
+        return self.policy.fragmentation and self.peer_fragmentation
+
+    def fragment_limit(self) -> int:
+        """Largest IKE message (and fragment) we send unfragmented, as Libreswan computes it."""
+        limit = FRAG_MAXLEN_IPV4 if self.remote.ip.version == 4 else FRAG_MAXLEN_IPV6
+        return limit - (NON_ESP_MARKER_SIZE if self.local.port == NAT_T_PORT else 0)
+
+    def _encode_all(self, exchange: int, mid: int, payloads: list[Payload],
+                    response: bool) -> list[bytes]:
+        """The datagrams of one message: SKF fragments when it is too big (RFC 7383 §2.5)."""
         msg = Message(self.spi_i, self.spi_r, exchange, mid, flags=self._flags(response))
         if exchange == ExchangeType.IKE_SA_INIT:
-            return replace(msg, payloads=tuple(payloads)).encode()
+            return [replace(msg, payloads=tuple(payloads)).encode()]
         assert self._sk_out is not None
-        return self._sk_out.seal(replace(msg, inner=tuple(payloads)))
+        msg = replace(msg, inner=tuple(payloads))
+        data = self._sk_out.seal(msg)
+        limit = self.fragment_limit()
+        if self.fragmenting and len(data) > limit:
+            return fragments.fragment(self._sk_out, msg, limit)
+        return [data]
 
     def _request(
         self,
@@ -302,19 +378,24 @@ class IkeSa:
         now: float,
     ) -> bytes:
         mid = self._my_next_mid
-        data = self._encode(exchange, mid, payloads, response=False)
+        datagrams = self._encode_all(exchange, mid, payloads, response=False)
         self._outstanding = _Outstanding(
-            mid, [data], on_response, now, now + self.policy.retransmit_interval,
+            mid, datagrams, on_response, now, now + self.policy.retransmit_interval,
             self.policy.retransmit_interval,
         )
-        self._send(data)
-        return data
+        for d in datagrams:
+            self._send(d)
+        if len(datagrams) > 1:
+            self._log(2, f"sending {len(datagrams)} fragments of {name_of(ExchangeType, exchange)} "
+                         "request")
+        return datagrams[0]
 
     def _respond(self, exchange: int, mid: int, payloads: list[Payload]) -> bytes:
-        data = self._encode(exchange, mid, payloads, response=True)
-        self._cached = (mid, [data])
-        self._send(data)
-        return data
+        datagrams = self._encode_all(exchange, mid, payloads, response=True)
+        self._cached = (mid, datagrams)
+        for d in datagrams:
+            self._send(d)
+        return datagrams[0]
 
     def _enqueue(self, op: Callable[[float], None], now: float) -> None:
         """Run `op` now if the window is free, else after the outstanding exchange."""
@@ -327,23 +408,95 @@ class IkeSa:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive(self, data: bytes, now: float) -> list[Event]:
-        """Process one datagram addressed to this IKE SA (non-ESP marker already removed)."""
+    def receive(self, data: bytes, now: float, local: Endpoint | None = None,
+                remote: Endpoint | None = None) -> list[Event]:
+        """Process one datagram addressed to this IKE SA (non-ESP marker already removed).
+
+        `local`/`remote` are the datagram's addresses: once a message has been
+        authenticated, answers go back where it came from (RFC 7296 §2.23 - a
+        NAT may have moved the peer, and NAT-T moves both ends to port 4500).
+        """
+        if self.state is State.DEAD:
+            return self._flush()
         try:
-            msg = Message.decode(data)
-            if msg.exchange != ExchangeType.IKE_SA_INIT:
-                if self._sk_in is None:
-                    raise IntegrityError("no keys yet")
-                msg = self._sk_in.open(data)
+            opened = self._open(data)
         except (MessageError, IkeError) as e:
             self._log(3, f"dropping message: {e}")
             return self._flush()
-        if msg.is_response:
-            self._on_response(msg, data, now)
-        else:
-            self._on_request(msg, data, now)
-        self._pump(now)
+        if opened is None:
+            return self._flush()
+        if opened.exchange != ExchangeType.IKE_SA_INIT and local is not None and remote is not None:
+            self.local, self.remote = local, remote
+        try:
+            if opened.is_response:
+                self._on_response(opened, data, now)
+            else:
+                self._on_request(opened, data, now)
+            self._pump(now)
+        except (MessageError, IkeError, ValueError, KeyError, IndexError, TypeError,
+                OverflowError, AssertionError) as e:
+            # Authenticated but unprocessable content: never let it escape (DESIGN.md).
+            self._log(3, f"dropping {opened.exchange_name} message: {type(e).__name__}: {e}")
         return self._flush()
+
+    def _open(self, data: bytes) -> Message | None:
+        """Decode (and decrypt, and reassemble) a datagram; None: nothing to process yet."""
+        msg = Message.decode(data)
+        if msg.exchange == ExchangeType.IKE_SA_INIT:
+            return msg
+        if self._sk_in is None:
+            raise IntegrityError("no keys yet")
+        if fragments.is_fragment(msg):
+            return self._reassemble(data)
+        try:
+            return self._sk_in.open(data)
+        except IntegrityError:
+            # A retransmitted request protected with the keys before our last
+            # IKE_INTERMEDIATE update: answer it from the cache (RFC 9370 §2.2.2).
+            if self._sk_in_prev is not None and self._is_cached_request(msg):
+                self._sk_in_prev.open(data)
+                self._resend_cached()
+                return None
+            raise
+
+    def _is_cached_request(self, msg: Message) -> bool:
+        return (not msg.is_response and self._cached is not None
+                and msg.message_id == self._cached[0] and msg.message_id < self._peer_next_mid)
+
+    def _resend_cached(self) -> None:
+        assert self._cached is not None
+        for d in self._cached[1]:
+            self._send(d)  # the peer lost our response: send it again
+
+    def _reassemble(self, data: bytes) -> Message | None:
+        """Collect SKF fragments (RFC 7383 §2.6); the whole message once all are in."""
+        assert self._sk_in is not None
+        try:
+            frag = self._sk_in.open_fragment(data)
+        except IntegrityError:
+            if self._sk_in_prev is not None:
+                frag = self._sk_in_prev.open_fragment(data)
+                if self._is_cached_request(frag.message) and frag.number == 1:
+                    self._resend_cached()
+                return None
+            raise
+        m = frag.message
+        if m.is_response:
+            if self._outstanding is None or m.message_id != self._outstanding.message_id:
+                return None  # fragments of a response nothing waits for
+        elif m.message_id < self._peer_next_mid:
+            if self._is_cached_request(m) and frag.number == 1:
+                self._resend_cached()  # a retransmitted request: answer once per retransmission
+            return None
+        elif m.message_id != self._peer_next_mid:
+            return None
+        if self._reasm is None or self._reasm.crypto is not self._sk_in:
+            self._reasm = fragments.Reassembler(self._sk_in)
+        whole = self._reasm.add(frag)
+        if whole is not None and frag.total > 1:
+            self._log(1, f"reassembled {frag.total} fragments of {whole.exchange_name} "
+                         f"{'response' if whole.is_response else 'request'}")
+        return whole
 
     def _on_response(self, msg: Message, data: bytes, now: float) -> None:
         out = self._outstanding
@@ -355,20 +508,32 @@ class IkeSa:
         out.on_response(msg, data, now)
 
     def _on_request(self, msg: Message, data: bytes, now: float) -> None:
-        if self._cached and msg.message_id == self._cached[0] and msg.message_id < self._peer_next_mid:
-            for d in self._cached[1]:
-                self._send(d)  # the peer lost our response: send it again
+        if self._is_cached_request(msg):
+            self._resend_cached()
             return
         if msg.message_id != self._peer_next_mid:
             return
-        self._peer_next_mid += 1
         handler = {
+            ExchangeType.IKE_INTERMEDIATE: self._r_intermediate,
             ExchangeType.IKE_AUTH: self._r_ike_auth,
             ExchangeType.CREATE_CHILD_SA: self._r_create_child,
             ExchangeType.INFORMATIONAL: self._r_informational,
         }.get(msg.exchange)
-        if handler is None or (msg.exchange != ExchangeType.IKE_AUTH and not self.established):
+        if handler is None:
             return
+        if msg.exchange in (ExchangeType.IKE_INTERMEDIATE, ExchangeType.IKE_AUTH):
+            if self.state is not State.PARENT_R1 or self.initiator:
+                return
+        elif self.state is State.DELETING:
+            # Our Delete is in flight: still answer the peer (RFC 7296 §2.25), but create nothing.
+            if msg.exchange == ExchangeType.CREATE_CHILD_SA:
+                self._peer_next_mid += 1
+                self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
+                              [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
+                return
+        elif not self.established:
+            return
+        self._peer_next_mid += 1
         handler(msg, now)
 
     # ================================================================== IKE_SA_INIT
@@ -383,7 +548,7 @@ class IkeSa:
     def _init_payloads(self, ke_payload: KePayload, nonce: bytes, sa: SaPayload) -> list[Payload]:
         zero = bytes(8) if self.initiator else self.spi_r
         src, dst = (self.local, self.remote)
-        return [
+        out: list[Payload] = [
             sa,
             ke_payload,
             NoncePayload(nonce),
@@ -391,11 +556,24 @@ class IkeSa:
             NotifyPayload(
                 NotifyType.NAT_DETECTION_DESTINATION_IP, natd.natd_hash(self.spi_i, zero, dst)
             ),
-            NotifyPayload(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED),
-            NotifyPayload(
-                NotifyType.SIGNATURE_HASH_ALGORITHMS, auth.encode_signature_hashes(SIGNATURE_HASHES)
-            ),
         ]
+        if self.policy.fragmentation:
+            out.append(NotifyPayload(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+        out.append(NotifyPayload(
+            NotifyType.SIGNATURE_HASH_ALGORITHMS, auth.encode_signature_hashes(SIGNATURE_HASHES)
+        ))
+        if self._offer_intermediate():
+            out.append(NotifyPayload(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+        return out
+
+    def _offer_intermediate(self) -> bool:
+        """Whether our IKE_SA_INIT carries INTERMEDIATE_EXCHANGE_SUPPORTED (RFC 9242 §3)."""
+        wanted = self.policy.intermediate
+        if self.initiator:
+            if wanted is None:
+                return any(props.addke_of(p) for p in self.policy.ike_proposals)
+            return wanted
+        return self.peer_intermediate and wanted is not False
 
     def _send_init(self, now: float) -> None:
         group = self._ke_override or props.first_ke(self.policy.ike_proposals)
@@ -438,6 +616,11 @@ class IkeSa:
             chosen = _accept_answer(self.policy.ike_proposals, sa)
             if props.ke_of(chosen) != self.ke_id or len(msg.spi_r) != 8 or msg.spi_r == bytes(8):
                 raise IkeError("responder's KE or SPI does not match what we sent")
+            addke = sorted(props.addke_of(chosen).items())
+            if addke and not (msg.notifies(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED)
+                              and self._offer_intermediate()):
+                raise IkeError("responder chose additional key exchanges without "
+                               "IKE_INTERMEDIATE support")
             self.spi_r = msg.spi_r
             self.nr = nonce.data
             self._setup_ike_keys(chosen, self._ke_share.complete(ke.data))
@@ -447,7 +630,11 @@ class IkeSa:
             return
         self._init_response = data
         self._note_init_notifies(msg)
-        self._send_ike_auth(now)
+        self._addke_todo = [(int(t), g) for t, g in addke]
+        if self._addke_todo:
+            self._send_intermediate(now)
+        else:
+            self._send_ike_auth(now)
 
     def _unexpected_init(self, msg: Message) -> None:
         """Libreswan drops an IKE_SA_INIT answer without SA/KE/Nr and keeps retransmitting."""
@@ -479,10 +666,12 @@ class IkeSa:
             except IkeError:
                 self.peer_hashes = ()
         self.peer_fragmentation = bool(msg.notifies(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
-        if self.nat and self.nat.any:
-            # RFC 7296 §2.23: move to port 4500 once a NAT is detected.
+        self.peer_intermediate = bool(msg.notifies(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+        if self.nat and self.nat.any and self.initiator:
+            # RFC 7296 §2.23: the initiator moves to port 4500 once a NAT is detected;
+            # the responder follows the peer there (see `receive`).
             self.local = Endpoint(self.local.ip, NAT_T_PORT)
-            self.remote = Endpoint(self.remote.ip, NAT_T_PORT if self.initiator else self.remote.port)
+            self.remote = Endpoint(self.remote.ip, NAT_T_PORT)
 
     def _setup_ike_keys(self, chosen: Proposal, g_ir: bytes) -> None:
         self.chosen = chosen
@@ -508,6 +697,116 @@ class IkeSa:
         self._sk_out = SkCrypto(self.encr, self.integ, out_e, out_a)
         self._sk_in = SkCrypto(self.encr, self.integ, in_e, in_a)
 
+    # ================================================================== IKE_INTERMEDIATE
+
+    def _int_auth_data(self, exchange: int, mid: int, response: bool, inner: tuple[Payload, ...],
+                       from_initiator: bool) -> bytes:
+        """IntAuth_[i|r]*A | IntAuth_[i|r]*P of one IKE_INTERMEDIATE message (RFC 9242 §3.3.2).
+
+        A: the IKE header and the Encrypted payload's generic header with both lengths
+        as if IV, Padding, Pad Length and ICV were absent; P: the inner payloads in clear.
+        Independent of the cipher and of fragmentation.
+        """
+        first, plain = encode_chain(inner)
+        flags = (HeaderFlag.INITIATOR if from_initiator else HeaderFlag(0)) | (
+            HeaderFlag.RESPONSE if response else HeaderFlag(0))
+        header = encode_header(self.spi_i, self.spi_r, PayloadType.SK, exchange, flags, mid,
+                               HEADER_LEN + GENERIC_HEADER_LEN + len(plain))
+        return header + struct.pack("!BBH", first, 0, GENERIC_HEADER_LEN + len(plain)) + plain
+
+    def _chain_int_auth(self, request: bytes, response: bytes) -> None:
+        """IntAuth_iN = prf(SK_pi, IntAuth_iN-1 | A | P), likewise for r, with the keys that
+        protected the exchange (RFC 9242 §3.3.2)."""
+        assert self.prf and self.keys
+        self._int_auth_i = self.prf.prf(self.keys.sk_pi, self._int_auth_i + request)
+        self._int_auth_r = self.prf.prf(self.keys.sk_pr, self._int_auth_r + response)
+        self._intermediates += 1
+
+    def _additional_ke_done(self, shared: bytes) -> None:
+        """RFC 9370 §2.2.2: SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr), new SK_* from
+        prf+ with the same nonces and SPIs."""
+        assert self.prf and self.keys and self.encr
+        seed = keymat.additional_ke_skeyseed(self.prf, self.keys.sk_d, shared, self.ni, self.nr)
+        self._sk_in_prev = self._sk_in
+        self._install_ike_keys(keymat.ike_sa_keys(self.prf, self.encr, self.integ, seed,
+                                                  self.ni, self.nr, self.spi_i, self.spi_r))
+
+    def _send_intermediate(self, now: float) -> None:
+        ttype, group = self._addke_todo[0]
+        alg = transforms.ke(group)
+        share = alg.initiate()
+        payloads: list[Payload] = [KePayload(group, share.public)]
+        mid = self._my_next_mid
+        request = self._int_auth_data(ExchangeType.IKE_INTERMEDIATE, mid, False, tuple(payloads),
+                                      True)
+
+        def on_response(msg: Message, data: bytes, t: float) -> None:
+            ke = msg.find(KePayload)
+            errors = [n for n in msg.notifies() if n.notify_type < 16384]
+            try:
+                if errors:
+                    raise IkeError(f"IKE_INTERMEDIATE response contained the error notification "
+                                   f"{errors[0].name}")
+                if ke is None or ke.group != group:
+                    raise IkeError(f"IKE_INTERMEDIATE response lacks the {alg.name} KE payload")
+                shared = share.complete(ke.data)
+            except IkeError as e:
+                self._log(3, str(e))
+                self._die(IkeSaFailed(self.serial, str(e)))
+                return
+            assert msg.inner is not None
+            self._chain_int_auth(request, self._int_auth_data(
+                ExchangeType.IKE_INTERMEDIATE, msg.message_id, True, msg.inner, False))
+            self._additional_ke_done(shared)
+            self._addke_todo.pop(0)
+            self._log(1, f"processed IKE_INTERMEDIATE response; additional key exchange "
+                         f"{name_of(TransformType, ttype)}={alg.name} complete")
+            if self._addke_todo:
+                self._send_intermediate(t)
+            else:
+                self._send_ike_auth(t)
+
+        self._request(ExchangeType.IKE_INTERMEDIATE, payloads, on_response, now)
+        self._log(181, f"sent IKE_INTERMEDIATE request to {self.remote} "
+                       f"({name_of(TransformType, ttype)}={alg.name})")
+
+    def _r_intermediate(self, msg: Message, now: float) -> None:
+        ke = msg.find(KePayload)
+        assert msg.inner is not None
+        answer: list[Payload] = []
+        shared = None
+        if ke is not None or self._addke_todo:
+            ttype, group = self._addke_todo[0] if self._addke_todo else (0, 0)
+            try:
+                if not self._addke_todo or ke is None or ke.group != group:
+                    raise IkeError("IKE_INTERMEDIATE request does not carry the negotiated "
+                                   "additional key exchange")
+                public, shared = transforms.ke(group).respond(ke.data)
+            except IkeError as e:
+                self._log(3, f"{e}; responding with INVALID_SYNTAX")
+                self._respond(ExchangeType.IKE_INTERMEDIATE, msg.message_id,
+                              [NotifyPayload(NotifyType.INVALID_SYNTAX)])
+                self._die(IkeSaFailed(self.serial, str(e), NotifyType.INVALID_SYNTAX))
+                return
+            answer.append(KePayload(group, public))
+        request = self._int_auth_data(ExchangeType.IKE_INTERMEDIATE, msg.message_id, False,
+                                      msg.inner, True)
+        response = self._int_auth_data(ExchangeType.IKE_INTERMEDIATE, msg.message_id, True,
+                                       tuple(answer), False)
+        self._chain_int_auth(request, response)
+        self._respond(ExchangeType.IKE_INTERMEDIATE, msg.message_id, answer)
+        if shared is not None:
+            ttype, group = self._addke_todo.pop(0)
+            self._additional_ke_done(shared)  # after the answer: it goes out under the old keys
+            self._log(1, f"sent IKE_INTERMEDIATE response; additional key exchange "
+                         f"{name_of(TransformType, ttype)}={transforms.ke(group).name} complete")
+
+    def _int_auth(self, ike_auth_mid: int) -> bytes:
+        """RFC 9242 §3.3.2 IntAuth for the AUTH payloads, empty without IKE_INTERMEDIATE."""
+        if not self._intermediates:
+            return b""
+        return auth.int_auth_octets(self._int_auth_i, self._int_auth_r, ike_auth_mid)
+
     # ---------------------------------------------------------------- responder
 
     def respond_init(self, msg: Message, data: bytes, now: float) -> list[Event]:
@@ -519,13 +818,20 @@ class IkeSa:
             self._init_error(msg, NotifyType.INVALID_SYNTAX, b"")
             return self._flush()
         chosen_log: list[str] = []
+        self.peer_intermediate = bool(msg.notifies(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+        local = (self.policy.ike_proposals if self._offer_intermediate()
+                 else _without_addke(self.policy.ike_proposals, keep_required=False))
         try:
-            chosen = props.select_proposal(self.policy.ike_proposals, sa.proposals, spi_size=0,
-                                           log=chosen_log)
+            if not local:
+                raise props.NoProposalChosen(
+                    "no local proposal is usable without IKE_INTERMEDIATE (peer did not "
+                    "send INTERMEDIATE_EXCHANGE_SUPPORTED)")
+            chosen = props.select_proposal(local, sa.proposals, spi_size=0, log=chosen_log)
         except props.NoProposalChosen as e:
             self._events.append(LogLine(3, f'"{self.name}" #{self.serial}: {e}'))
             self._init_error(msg, e.notify, b"")
             return self._flush()
+        self._addke_todo = [(int(t), g) for t, g in sorted(props.addke_of(chosen).items())]
         group = props.ke_of(chosen) or KeId.NONE
         if ke.group != group:
             self._events.append(LogLine(3, f'"{self.name}" #{self.serial}: responding to '
@@ -593,14 +899,17 @@ class IkeSa:
     def _our_auth(self, id_payload: IdiPayload | IdrPayload) -> AuthPayload:
         assert self.keys and self.prf
         method, scheme = self._auth_method()
+        int_auth = self._int_auth(self._ike_auth_mid)
         if self.initiator:
             octets = auth.signed_octets(
-                self._init_request, self.nr, self.prf, self.keys.sk_pi, id_payload.encode()
+                self._init_request, self.nr, self.prf, self.keys.sk_pi, id_payload.encode(),
+                int_auth,
             )
             sk_p = self.keys.sk_pi
         else:
             octets = auth.signed_octets(
-                self._init_response, self.ni, self.prf, self.keys.sk_pr, id_payload.encode()
+                self._init_response, self.ni, self.prf, self.keys.sk_pr, id_payload.encode(),
+                int_auth,
             )
             sk_p = self.keys.sk_pr
         data = auth.compute_auth(
@@ -616,7 +925,8 @@ class IkeSa:
             signed, nonce, sk_p = self._init_response, self.ni, self.keys.sk_pr
         else:
             signed, nonce, sk_p = self._init_request, self.nr, self.keys.sk_pi
-        octets = auth.signed_octets(signed, nonce, self.prf, sk_p, id_payload.encode())
+        octets = auth.signed_octets(signed, nonce, self.prf, sk_p, id_payload.encode(),
+                                    self._int_auth(self._ike_auth_mid))
         r = policy.remote_auth
         return auth.verify_auth(
             auth_payload.method, octets, auth_payload.data, prf=self.prf, psk=r.psk, sk_p=sk_p,
@@ -644,12 +954,13 @@ class IkeSa:
             out.append(NoncePayload(nonce))
         if ke_payload is not None:
             out.append(ke_payload)
-        out += [TsiPayload(p.local_ts), TsrPayload(p.remote_ts)]
+        out += [TsiPayload(self._local_ts()), TsrPayload(p.remote_ts)]
         return out
 
     def _send_ike_auth(self, now: float) -> None:
         p = self.policy
         idi = IdiPayload(p.local_id)
+        self._ike_auth_mid = self._my_next_mid
         try:
             auth_payload = self._our_auth(idi)
         except IkeError as e:
@@ -657,11 +968,14 @@ class IkeSa:
             self._die(IkeSaFailed(self.serial, str(e)))
             return
         payloads: list[Payload] = [idi]
+        payloads += [CertPayload(CertEncoding.X509_SIGNATURE, c) for c in p.local_certs]
         if p.send_initial_contact:
             payloads.append(NotifyPayload(NotifyType.INITIAL_CONTACT))
         if p.remote_id is not None:
             payloads.append(IdrPayload(p.remote_id))
         payloads.append(auth_payload)
+        if p.modecfg_client:
+            payloads.append(_cp_request(p))
         child = _PendingChild(self._next_serial(), self._new_esp_spi())
         self._pending_child = child
         payloads += self._child_request_payloads(child.spi_in)
@@ -690,12 +1004,57 @@ class IkeSa:
             self._auth_failed_informational(now)
             return
         self.peer_id = idr.identity
+        self.peer_certs = tuple(c.data for c in msg.find_all(CertPayload))
         self.state = State.ESTABLISHED
         self._log(3, "initiator established IKE SA; " + self._authenticated_phrase(result, idr.identity))
         self._events.append(IkeSaEstablished(self.serial, str(idr.identity), result.description))
         pending, self._pending_child = self._pending_child, None
+        if p.modecfg_client:
+            self._i_cp_reply(msg)
         if pending is not None:
             self._i_child_answer(msg, pending, "IKE_AUTH", g_ir=None, nonces=(self.ni, self.nr))
+
+    def _i_cp_reply(self, msg: Message) -> None:
+        """Record the lease of a CP(CFG_REPLY) (RFC 7296 §3.15.4), in pluto's words."""
+        cp = next((c for c in msg.find_all(CpPayload) if c.cfg_type == CfgType.CFG_REPLY), None)
+        if cp is None:
+            return
+        addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+        dns: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+        domains: list[str] = []
+        for a in cp.attributes:
+            shown: object
+            if a.type == CfgAttr.INTERNAL_IP4_ADDRESS and len(a.value) == 4:
+                shown = ipaddress.IPv4Address(a.value)
+                addresses.append(shown)
+            elif a.type == CfgAttr.INTERNAL_IP6_ADDRESS and len(a.value) == 17:
+                shown = ipaddress.IPv6Address(a.value[:16])
+                addresses.append(shown)
+            elif a.type == CfgAttr.INTERNAL_IP4_DNS and len(a.value) == 4:
+                shown = ipaddress.IPv4Address(a.value)
+                dns.append(shown)
+            elif a.type == CfgAttr.INTERNAL_IP6_DNS and len(a.value) == 16:
+                shown = ipaddress.IPv6Address(a.value)
+                dns.append(shown)
+            elif a.type == CfgAttr.INTERNAL_DNS_DOMAIN and a.value:
+                shown = a.value.decode("ascii", "replace")
+                domains.append(shown)
+            else:
+                continue
+            self._log(2, f"received {name_of(CfgAttr, a.type)} {shown}")
+        if any(a.is_unspecified for a in addresses):
+            self._log(3, f"ERROR INTERNAL_IP4_ADDRESS {addresses[0]} is invalid")
+            return
+        if addresses:
+            self.lease = LeaseReply(tuple(addresses), tuple(dns), tuple(domains))
+            self._events.append(LeaseReceived(self.serial, tuple(str(a) for a in addresses),
+                                              tuple(str(d) for d in dns), tuple(domains)))
+
+    def _local_ts(self) -> tsmod.Selectors:
+        """Our TSi: the leased address once we have one (modecfg client), else the policy's."""
+        if self.lease is not None and self.policy.modecfg_client:
+            return tuple(tsmod.host(a) for a in self.lease.addresses)
+        return self.policy.local_ts
 
     def _auth_failed_informational(self, now: float) -> None:
         """RFC 7296 §2.21.2: tell the responder we could not authenticate it, then give up."""
@@ -727,6 +1086,7 @@ class IkeSa:
                               f"no connection matches peer {idi.identity.describe()}")
             return
         self.policy = policy
+        self._ike_auth_mid = msg.message_id
         try:
             result = self._verify_peer(policy, idi, auth_payload)
         except IkeError as e:
@@ -741,12 +1101,56 @@ class IkeSa:
             self._auth_reject(msg, NotifyType.AUTHENTICATION_FAILED, f"cannot authenticate: {e}")
             return
         self.state = State.ESTABLISHED
+        self.peer_certs = tuple(c.data for c in msg.find_all(CertPayload))
         self._log(3, "responder established IKE SA; " + self._authenticated_phrase(result, idi.identity))
         self._events.append(IkeSaEstablished(self.serial, str(idi.identity), result.description))
-        answer: list[Payload] = [idr, our_auth]
+        if msg.notifies(NotifyType.INITIAL_CONTACT):
+            self._events.append(InitialContact(str(idi.identity), self.serial))
+        answer: list[Payload] = [idr]
+        answer += [CertPayload(CertEncoding.X509_SIGNATURE, c) for c in policy.local_certs]
+        answer.append(our_auth)
+        cp_error = None
+        if policy.lease is not None:
+            cp_error = self._r_cp_request(msg, policy, answer)
         if msg.find(SaPayload) is not None:
-            answer += self._r_child(msg, "IKE_AUTH", nonces=(self.ni, self.nr), ke=None)
+            if cp_error is not None:
+                answer.append(NotifyPayload(cp_error))
+            else:
+                answer += self._r_child(msg, "IKE_AUTH", nonces=(self.ni, self.nr), ke=None)
         self._respond(ExchangeType.IKE_AUTH, msg.message_id, answer)
+
+    def _r_cp_request(self, msg: Message, policy: IkePolicy, answer: list[Payload]) -> NotifyType | None:
+        """Lease an address for CP(CFG_REQUEST) (RFC 7296 §3.15); the error notify for the
+        Child SA when the peer sent no request or the pool is empty."""
+        assert policy.lease is not None and self.peer_id is not None
+        cp = next((c for c in msg.find_all(CpPayload) if c.cfg_type == CfgType.CFG_REQUEST), None)
+        if cp is None:
+            self._log(3, "peer did not send a CP(CFG_REQUEST) but the connection has an address "
+                         "pool; responding with FAILED_CP_REQUIRED")
+            return NotifyType.FAILED_CP_REQUIRED
+        lease = policy.lease(self.peer_id)
+        if lease is None or not lease.addresses:
+            self._log(3, "no address available in the address pool; responding with "
+                         "INTERNAL_ADDRESS_FAILURE")
+            return NotifyType.INTERNAL_ADDRESS_FAILURE
+        self.lease = lease
+        asked = {a.type for a in cp.attributes}
+        attrs: list[CfgAttribute] = []
+        for a in lease.addresses:
+            if a.version == 4:
+                attrs.append(CfgAttribute(CfgAttr.INTERNAL_IP4_ADDRESS, a.packed))
+            else:
+                attrs.append(CfgAttribute(CfgAttr.INTERNAL_IP6_ADDRESS, a.packed + bytes([128])))
+        for d in lease.dns:
+            want = CfgAttr.INTERNAL_IP4_DNS if d.version == 4 else CfgAttr.INTERNAL_IP6_DNS
+            if want in asked or not asked:
+                attrs.append(CfgAttribute(want, d.packed))
+        attrs += [CfgAttribute(CfgAttr.INTERNAL_DNS_DOMAIN, x.encode("ascii", "replace"))
+                  for x in lease.domains]
+        answer.append(CpPayload(CfgType.CFG_REPLY, tuple(attrs)))
+        self._log(2, "leased " + ", ".join(str(a) for a in lease.addresses) + " to "
+                  + self.peer_id.describe())
+        return None
 
     def _auth_reject(self, msg: Message, notify: NotifyType, why: str) -> None:
         self._log(3, why)
@@ -777,7 +1181,16 @@ class IkeSa:
         for line in chosen_log:
             self._log(1, line, serial)
         try:
-            remote_ts = tsmod.responder_narrow(tsmod.usable(tsi.selectors), p.remote_ts, p.narrowing)
+            if self.lease is not None and p.lease is not None:
+                # An address pool narrows TSi to the lease (as Libreswan does).
+                offered = tsmod.usable(tsi.selectors)
+                remote_ts = tuple(tsmod.host(a) for a in self.lease.addresses
+                                  if any(tsmod.contains(t, tsmod.host(a)) for t in offered))
+                if not remote_ts:
+                    raise tsmod.TsUnacceptable("lease outside TSi")
+            else:
+                remote_ts = tsmod.responder_narrow(tsmod.usable(tsi.selectors), p.remote_ts,
+                                                   p.narrowing)
             local_ts = tsmod.responder_narrow(tsmod.usable(tsr.selectors), p.local_ts, p.narrowing)
         except (tsmod.TsUnacceptable, ValueError):
             self._log(3, "traffic selectors do not match local policy; responding with "
@@ -815,7 +1228,8 @@ class IkeSa:
         except (IkeError, ValueError) as e:
             self._log(3, f"{exchange} response rejected: {e}", pending.serial)
             return
-        if not (tsmod.initiator_accepts(p.local_ts, local_ts, p.narrowing)
+        leased = self.lease is not None and p.modecfg_client and local_ts == self._local_ts()
+        if not ((leased or tsmod.initiator_accepts(self._local_ts(), local_ts, p.narrowing))
                 and tsmod.initiator_accepts(p.remote_ts, remote_ts, p.narrowing)):
             self._log(3, f"{exchange} response has unacceptable traffic selectors "
                          f"{tsmod.describe(local_ts, remote_ts)}", pending.serial)
@@ -824,7 +1238,7 @@ class IkeSa:
         rekey_of = self.children.get(pending.rekey_of) if pending.rekey_of is not None else None
         child = self._make_child(pending.serial, pending.spi_in, chosen, local_ts, remote_ts,
                                  transport, nonces, g_ir, we_initiated=True)
-        self._install_child(child, rekey_of, "initiator")
+        self._install_child(child, rekey_of, "initiator", pending, nonces)
 
     def _make_child(self, serial: int, spi_in: bytes, chosen: Proposal, local_ts: tsmod.Selectors,
                     remote_ts: tsmod.Selectors, transport: bool, nonces: tuple[bytes, bytes],
@@ -851,8 +1265,11 @@ class IkeSa:
         )
         return ChildSa(serial, spi_in, chosen.spi, chosen, local_ts, remote_ts, transport, keys)
 
-    def _install_child(self, child: ChildSa, rekey_of: ChildSa | None, role: str) -> None:
+    def _install_child(self, child: ChildSa, rekey_of: ChildSa | None, role: str,
+                       pending: _PendingChild | None = None,
+                       nonces: tuple[bytes, bytes] = (b"", b"")) -> None:
         self.children[child.serial] = child
+        self._last_child = child
         self._events.append(InstallChildSa(child.keys, rekey_of.serial if rekey_of else None))
         encap = "ESPinUDP" if child.keys.udp_encap else "ESP"
         esn = "/ESN" if child.keys.esn else ""
@@ -865,9 +1282,31 @@ class IkeSa:
             f"{props.describe(child.proposal, 'esp')} DPD=passive}}",
             child.serial,
         )
-        if rekey_of is not None and role == "initiator":
-            # RFC 7296 §2.8: the rekey's initiator deletes the old Child SA once the new one is in.
-            self._queue.append(lambda now, old=rekey_of: self._send_delete_child(old, now))
+        if rekey_of is None:
+            return
+        rekey_of.replaced_by = child.serial
+        if role != "initiator":
+            return
+        if pending is not None and pending.collision is not None:
+            # RFC 7296 §2.8.1: both ends rekeyed it. The SA made with the lowest of the four
+            # nonces is redundant and closed by whoever created it; the node that initiated
+            # the surviving one deletes the replaced SA.
+            peer_ni, our_nr, peer_child = pending.collision
+            if min(nonces) < min(peer_ni, our_nr):
+                self._log(2, f"simultaneous rekey of Child SA #{rekey_of.serial}: deleting our "
+                             f"redundant Child SA #{child.serial}, #{peer_child} survives",
+                          child.serial)
+                rekey_of.replaced_by = peer_child
+                self._queue_delete_child(child)
+                return
+            self._log(2, f"simultaneous rekey of Child SA #{rekey_of.serial}: Child SA "
+                         f"#{child.serial} survives, the peer deletes #{peer_child}", child.serial)
+        # RFC 7296 §2.8: the rekey's initiator deletes the old Child SA once the new one is in.
+        self._queue_delete_child(rekey_of)
+
+    def _queue_delete_child(self, child: ChildSa) -> None:
+        self._deleting_children.add(child.serial)
+        self._queue.append(lambda now: self._send_delete_child(child, now))
 
     # ---------------------------------------------------------------- CREATE_CHILD_SA
 
@@ -881,7 +1320,11 @@ class IkeSa:
 
     def _send_create_child(self, now: float, rekey: int | None) -> None:
         old = self.children.get(rekey) if rekey is not None else None
-        if rekey is not None and old is None:
+        if rekey is not None and (old is None or old.replaced_by is not None
+                                  or old.serial in self._deleting_children):
+            return  # gone, already rekeyed (perhaps by the peer), or being deleted
+        if self._ike_rekey_busy():
+            self._log(2, "not starting a CREATE_CHILD_SA exchange: the IKE SA is being rekeyed")
             return
         pending = _PendingChild(self._next_serial(), self._new_esp_spi(),
                                 nonce=self._random(self.policy.nonce_bytes), rekey_of=rekey)
@@ -938,6 +1381,11 @@ class IkeSa:
         if sa.proposals and sa.proposals[0].protocol == ProtocolId.IKE:
             self._r_rekey_ike(msg, sa, nonce, now)
             return
+        if self._ike_rekey_busy():
+            # RFC 7296 §2.25: no new Child SAs on an IKE SA that is being rekeyed.
+            self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
+                          [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
+            return
         rekey_of = None
         rekey = msg.notifies(NotifyType.REKEY_SA)
         if rekey:
@@ -946,6 +1394,13 @@ class IkeSa:
                 self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
                               [NotifyPayload(NotifyType.CHILD_SA_NOT_FOUND,
                                              protocol=ProtocolId.ESP, spi=rekey[0].spi)])
+                return
+            if rekey_of.serial in self._deleting_children:
+                # RFC 7296 §2.25.1: we are deleting it (perhaps after our own rekey of it).
+                self._log(2, f"rejecting rekey of Child SA #{rekey_of.serial} being deleted with "
+                             "TEMPORARY_FAILURE", rekey_of.serial)
+                self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
+                              [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
                 return
         nr = self._random(self.policy.nonce_bytes)
         ke_in = msg.find(KePayload)
@@ -966,10 +1421,17 @@ class IkeSa:
                 return
             ke = (public, g_ir)
             ke_out = [KePayload(ke_in.group, public)]
+        self._last_child = None
         child_payloads = self._r_child(msg, "CREATE_CHILD_SA", (nonce.data, nr), ke, rekey_of)
         if isinstance(child_payloads[0], NotifyPayload) and child_payloads[0].notify_type < 16384:
             self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, child_payloads)
             return
+        pending = self._pending_child
+        if (rekey_of is not None and pending is not None and pending.rekey_of == rekey_of.serial
+                and self._last_child is not None):
+            # Our own rekey of this Child SA is in flight: a collision (RFC 7296 §2.8.1),
+            # settled when our answer arrives.
+            pending.collision = (nonce.data, nr, self._last_child.serial)
         answer = [p for p in child_payloads if isinstance(p, SaPayload | NotifyPayload)]
         rest = [p for p in child_payloads if not isinstance(p, SaPayload | NotifyPayload)]
         self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
@@ -977,34 +1439,46 @@ class IkeSa:
 
     # ---------------------------------------------------------------- IKE SA rekey
 
+    def _ike_rekey_busy(self) -> bool:
+        """Whether an IKE SA rekey is under way or done on this SA (RFC 7296 §2.8.2)."""
+        return (self._rekey_out is not None or self._rekey_in is not None
+                or self._rekeyed_to is not None)
+
     def rekey_ike(self, now: float) -> list[Event]:
         """Rekey this IKE SA (RFC 7296 §2.18): a new IKE SA inherits the Child SAs."""
         self._enqueue(self._send_rekey_ike, now)
         return self._flush()
 
     def _send_rekey_ike(self, now: float) -> None:
+        if self._rekey_in is not None or self._rekeyed_to is not None:
+            return  # the peer rekeyed it already
         new_spi = self._random(8)
         ni = self._random(self.policy.nonce_bytes)
         group = KeId(self.ke_id)
         share = transforms.ke(group).initiate()
-        sa = SaPayload(tuple(props.with_spi(props.for_wire(self.policy.ike_proposals), new_spi)))
+        offered = _without_addke(self.policy.ike_proposals, keep_required=True)
+        sa = SaPayload(tuple(props.with_spi(props.for_wire(offered), new_spi)))
         new_serial = self._next_serial()
+        self._rekey_out = ni
         self._log(2, f"initiating rekey of IKE SA #{self.serial}", new_serial)
 
         def on_response(msg: Message, data: bytes, t: float) -> None:
+            self._rekey_out = None
             sa_r, nonce, ke = msg.find(SaPayload), msg.find(NoncePayload), msg.find(KePayload)
             errors = [n for n in msg.notifies() if n.notify_type < 16384]
             if errors or not (sa_r and nonce and ke):
                 name = errors[0].name if errors else "missing SA, Nr or KE"
                 self._log(3, f"CREATE_CHILD_SA failed with error notification {name}", new_serial)
+                self._announce_rekey_in()
                 return
             try:
-                chosen = _accept_answer(self.policy.ike_proposals, sa_r)
+                chosen = _accept_answer(offered, sa_r)
                 if props.ke_of(chosen) != group or ke.group != group or len(chosen.spi) != 8:
                     raise IkeError("rekey answer's KE group or SPI is wrong")
                 g_ir = share.complete(ke.data)
             except IkeError as e:
                 self._log(3, f"IKE SA rekey answer rejected: {e}", new_serial)
+                self._announce_rekey_in()
                 return
             self._finish_ike_rekey(new_serial, True, new_spi, chosen.spi, ni, nonce.data,
                                    chosen, g_ir, t)
@@ -1014,9 +1488,16 @@ class IkeSa:
         self._log(189, "sent CREATE_CHILD_SA request to rekey IKE SA", new_serial)
 
     def _r_rekey_ike(self, msg: Message, sa: SaPayload, nonce: NoncePayload, now: float) -> None:
+        if self._rekey_in is not None or self._rekeyed_to is not None:
+            # RFC 7296 §2.25: already rekeyed (and about to be deleted).
+            self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
+                          [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
+            return
         ke = msg.find(KePayload)
         try:
-            chosen = props.select_proposal(self.policy.ike_proposals, sa.proposals, spi_size=8)
+            chosen = props.select_proposal(_without_addke(self.policy.ike_proposals,
+                                                          keep_required=True),
+                                           sa.proposals, spi_size=8)
         except props.NoProposalChosen as e:
             self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, [NotifyPayload(e.notify)])
             return
@@ -1041,7 +1522,14 @@ class IkeSa:
 
     def _finish_ike_rekey(self, new_serial: int, we_initiated: bool, spi_i: bytes, spi_r: bytes,
                           ni: bytes, nr: bytes, chosen: Proposal, g_ir: bytes, now: float) -> None:
-        """Build the new IKE SA (RFC 7296 §2.18) and hand our Child SAs to it."""
+        """Build the new IKE SA (RFC 7296 §2.18) and hand our Child SAs to it.
+
+        Simultaneous rekeys (RFC 7296 §2.8.2): answering the peer's rekey while ours is in
+        flight parks our Child SAs in the IKE SA the peer's exchange created; when our answer
+        arrives, the new IKE SA made with the lowest of the four nonces is redundant. Its
+        creator deletes it; the Child SAs move to the survivor, whose creator deletes the
+        old IKE SA.
+        """
         assert self.prf and self.keys
         new = IkeSa(
             policy=self.policy, local=self.local, remote=self.remote, initiator=we_initiated,
@@ -1050,6 +1538,7 @@ class IkeSa:
         )
         new.spi_i, new.spi_r, new.ni, new.nr = spi_i, spi_r, ni, nr
         new.peer_id, new.nat, new.peer_hashes = self.peer_id, self.nat, self.peer_hashes
+        new.peer_fragmentation, new.lease = self.peer_fragmentation, self.lease
         new.chosen = chosen
         e = chosen.of_type(TransformType.ENCR)[0]
         new.encr = transforms.encr(e.id, e.key_length)
@@ -1061,13 +1550,43 @@ class IkeSa:
         new._install_ike_keys(keymat.ike_sa_keys(new.prf, new.encr, new.integ, seed, ni, nr,
                                                  spi_i, spi_r))
         new.state = State.ESTABLISHED
-        new.children, self.children = self.children, {}
+        self._spawned.append(new)
         new._log(3, f"rekeyed IKE SA #{self.serial} {{{new.ike_description()}}}")
         self._events.extend(new._flush())
+        if not we_initiated:
+            new.children, self.children = self.children, {}
+            self._rekey_in = new
+            if self._rekey_out is None:
+                self._announce_rekey_in()
+            # else: ours is in flight; settled when its answer arrives
+            return
+        other = self._rekey_in
+        if other is not None and min(ni, nr) < min(other.ni, other.nr):
+            # ours is the redundant one: we close it; the peer deletes the old IKE SA
+            self._log(2, f"simultaneous IKE SA rekey: deleting our redundant IKE SA "
+                         f"#{new.serial}, #{other.serial} survives")
+            self._events.append(IkeSaRekeyed(self.serial, new))
+            self._announce_rekey_in()
+            new._enqueue(lambda t: new._send_delete_ike(t, notify_children=False), now)
+            self._events.extend(new._flush())
+            return
+        if other is not None:
+            self._log(2, f"simultaneous IKE SA rekey: IKE SA #{new.serial} survives, the peer "
+                         f"deletes #{other.serial}")
+            new.children, other.children = other.children, {}
+            self._announce_rekey_in()
+        new.children.update(self.children)
+        self.children = {}
+        self._rekeyed_to = new
         self._events.append(IkeSaRekeyed(self.serial, new))
-        if we_initiated:
-            # RFC 7296 §2.18: the initiator of the rekey deletes the old IKE SA.
-            self._queue.appendleft(lambda t: self._send_delete_ike(t, notify_children=False))
+        # RFC 7296 §2.18: the initiator of the (surviving) rekey deletes the old IKE SA.
+        self._queue.appendleft(lambda t: self._send_delete_ike(t, notify_children=False))
+
+    def _announce_rekey_in(self) -> None:
+        """Report the IKE SA created by answering the peer's rekey (once)."""
+        if self._rekey_in is not None and not self._rekey_in_announced:
+            self._rekey_in_announced = True
+            self._events.append(IkeSaRekeyed(self.serial, self._rekey_in))
 
     # ================================================================== INFORMATIONAL
 
@@ -1083,7 +1602,16 @@ class IkeSa:
     def delete_child(self, serial: int, now: float) -> list[Event]:
         child = self.children.get(serial)
         if child is not None:
+            self._deleting_children.add(child.serial)
             self._enqueue(lambda t: self._send_delete_child(child, t), now)
+        return self._flush()
+
+    def forget(self, now: float) -> list[Event]:
+        """Delete the IKE SA and its Child SAs without telling the peer (it has already
+        forgotten them: INITIAL_CONTACT, RFC 7296 §2.4)."""
+        if self.state is not State.DEAD:
+            self._log(2, "deleting IKE SA without notification (peer sent INITIAL_CONTACT)")
+            self._delete_all(notified=False)
         return self._flush()
 
     def liveness(self, now: float) -> list[Event]:
@@ -1104,6 +1632,7 @@ class IkeSa:
                       [DeletePayload(ProtocolId.ESP, (child.spi_in,))], done, now)
 
     def _remove_child(self, child: ChildSa) -> None:
+        self._deleting_children.discard(child.serial)
         if self.children.pop(child.serial, None) is not None:
             self._events.append(DeleteChildSa(child.serial, child.spi_in, child.spi_out))
 
@@ -1145,6 +1674,7 @@ class IkeSa:
         self._die(IkeSaDeleted(self.serial, notified=notified))
 
     def _die(self, event: Event) -> None:
+        self._announce_rekey_in()  # a rekey collision left unsettled: the peer's SA survives
         self.state = State.DEAD
         self._outstanding = None
         self._queue.clear()
@@ -1152,6 +1682,40 @@ class IkeSa:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _cp_request(p: IkePolicy) -> CpPayload:
+    """CP(CFG_REQUEST) for an address and DNS servers of the families we tunnel."""
+    families = {t.start.version for t in p.remote_ts} or {4}
+    attrs: list[CfgAttribute] = []
+    if 4 in families:
+        attrs += [CfgAttribute(CfgAttr.INTERNAL_IP4_ADDRESS), CfgAttribute(CfgAttr.INTERNAL_IP4_DNS)]
+    if 6 in families:
+        attrs += [CfgAttribute(CfgAttr.INTERNAL_IP6_ADDRESS), CfgAttribute(CfgAttr.INTERNAL_IP6_DNS)]
+    attrs.append(CfgAttribute(CfgAttr.INTERNAL_DNS_DOMAIN))
+    return CpPayload(CfgType.CFG_REQUEST, tuple(attrs))
+
+
+_ADDKE_TYPES = frozenset(range(TransformType.ADDKE1, TransformType.ADDKE1 + 7))
+
+
+def _without_addke(proposals: tuple[Proposal, ...], *, keep_required: bool) -> tuple[Proposal, ...]:
+    """Our IKE proposals with the RFC 9370 ADDKE transforms taken out.
+
+    keep_required=False (a peer without IKE_INTERMEDIATE): a proposal that needs an
+    additional key exchange (no NONE in that slot) is dropped. keep_required=True (IKE SA
+    rekey, where we run no IKE_FOLLOWUP_KE): every proposal stays, the new keys still
+    descend from SK_d and so from every earlier key exchange.
+    """
+    out = []
+    for p in proposals:
+        slots = {t.type for t in p.transforms if t.type in _ADDKE_TYPES}
+        if not keep_required and any(
+            all(t.id != KeId.NONE for t in p.of_type(TransformType(s))) for s in slots
+        ):
+            continue
+        out.append(replace(p, transforms=tuple(t for t in p.transforms if t.type not in _ADDKE_TYPES)))
+    return tuple(out)
 
 
 def _accept_answer(ours: tuple[Proposal, ...], sa: SaPayload) -> Proposal:

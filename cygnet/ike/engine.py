@@ -130,7 +130,11 @@ class IkeEngine:
         sa = IkeSa(policy=policy, local=local, remote=remote, initiator=False,
                    serial=self.next_serial(), next_serial=self.next_serial, now=now,
                    lookup=self.lookup, new_esp_spi=self._new_esp_spi, random=self._random)
-        events = sa.respond_init(msg, data, now)
+        try:
+            events = sa.respond_init(msg, data, now)
+        except (IkeError, ValueError, KeyError, IndexError, TypeError, OverflowError) as e:
+            # a packet must never crash the daemon (DESIGN.md): no state, a counted drop
+            return self._drop(f"unusable IKE_SA_INIT request: {type(e).__name__}: {e}", now)
         if sa.state is not State.DEAD:
             self.sas[sa.spi_r] = sa
             self._half_open[(h.spi_i, remote)] = sa

@@ -109,6 +109,27 @@ class IkeSaRekeyed:
     new_sa: object
 
 
+@dataclass(frozen=True, slots=True)
+class InitialContact:
+    """The peer `peer_id` sent INITIAL_CONTACT (RFC 7296 §2.4): it has no other IKE SAs
+    with us, so all of ours with that peer except `keep_serial` are stale. The engine
+    deletes those it owns (without notification) and reports each in `deleted`."""
+
+    peer_id: str
+    keep_serial: int
+    deleted: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseReceived:
+    """The initiator got an address from the peer's pool (CP CFG_REPLY, RFC 7296 §3.15)."""
+
+    serial: int
+    addresses: tuple[str, ...]
+    dns: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+
+
 Event = (
     SendDatagram
     | LogLine
@@ -118,4 +139,6 @@ Event = (
     | IkeSaFailed
     | IkeSaDeleted
     | IkeSaRekeyed
+    | InitialContact
+    | LeaseReceived
 )

@@ -8,6 +8,8 @@ switch policies at IKE_AUTH once it knows the peer's ID, through a
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +55,28 @@ class AuthPolicy:
             raise ValueError(f"authby={self.authby} is not supported")
 
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class LeaseReply:
+    """What an address pool hands a peer (Libreswan `rightaddresspool=`, `modecfgdns=`,
+    `modecfgdomains=`): sent in CP(CFG_REPLY) and used to narrow the peer's TSi."""
+
+    addresses: tuple[Address, ...]
+    dns: tuple[Address, ...] = ()
+    domains: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, *addresses: str, dns: tuple[str, ...] = (), domains: tuple[str, ...] = ()) -> LeaseReply:
+        return cls(tuple(ipaddress.ip_address(a) for a in addresses),
+                   tuple(ipaddress.ip_address(d) for d in dns), tuple(domains))
+
+
+#: Lease callback: the peer's authenticated ID -> a lease, or None when the pool is empty.
+LeaseFn = Callable[[Identity], LeaseReply | None]
+
+
 @dataclass(frozen=True)
 class IkePolicy:
     """A connection as the engine sees it (Libreswan `conn`, oriented local/remote)."""
@@ -74,6 +98,18 @@ class IkePolicy:
     retransmit_timeout: float = 60.0
     dpd_delay: float = 0.0  # 0 = no liveness probes of our own (Libreswan: DPD=passive)
     nonce_bytes: int = 32
+    #: RFC 9242 IKE_INTERMEDIATE (Libreswan `intermediate=`): None = offer it when our IKE
+    #: proposals carry additional key exchanges, and accept it from peers; False = never.
+    intermediate: bool | None = None
+    #: RFC 7383 (Libreswan `fragmentation=yes`, the default): announce and use SKF fragments.
+    fragmentation: bool = True
+    #: DER X.509 certificates sent as CERT payloads in IKE_AUTH (ours first, then its chain).
+    local_certs: tuple[bytes, ...] = field(default=(), repr=False)
+    #: Libreswan `leftmodecfgclient=yes`: ask for an address (and DNS) with CP(CFG_REQUEST).
+    modecfg_client: bool = False
+    #: Responder address pool (Libreswan `rightaddresspool=`): pure, no I/O. When set, a
+    #: peer must send CP(CFG_REQUEST) (else FAILED_CP_REQUIRED) and gets TSi narrowed to it.
+    lease: LeaseFn | None = field(default=None, compare=False)
 
     @property
     def mode(self) -> str:

@@ -10,6 +10,7 @@ cached response that answers a retransmitted request.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 import struct
@@ -186,6 +187,16 @@ class _PendingChild:
     collision: tuple[bytes, bytes, int] | None = None
 
 
+@dataclass
+class _Followup:
+    """A CREATE_CHILD_SA we answered whose additional key exchanges are still to come."""
+
+    todo: list[tuple[int, int]]  # (ADDKEn transform type, KE id)
+    secrets: list[bytes]
+    finish: Callable[[tuple[bytes, ...], float], None]
+    link: bytes
+
+
 class IkeSa:
     """An IKE SA from either end; see the module docstring."""
 
@@ -264,6 +275,9 @@ class IkeSa:
         self._rekeyed_to: IkeSa | None = None  # the surviving successor, once known
         self._spawned: list[IkeSa] = []  # new IKE SAs for the engine's tables
         self._last_child: ChildSa | None = None
+        self._last_child_serial: int | None = None
+        self._followup: _Followup | None = None  # responder side of IKE_FOLLOWUP_KE
+        self._followup_link_pending = False
 
     # ------------------------------------------------------------------ reporting
 
@@ -518,6 +532,7 @@ class IkeSa:
             ExchangeType.IKE_AUTH: self._r_ike_auth,
             ExchangeType.CREATE_CHILD_SA: self._r_create_child,
             ExchangeType.INFORMATIONAL: self._r_informational,
+            ExchangeType.IKE_FOLLOWUP_KE: self._r_followup,
         }.get(msg.exchange)
         if handler is None:
             return
@@ -528,6 +543,8 @@ class IkeSa:
             # Our Delete is in flight: still answer the peer (RFC 7296 §2.25), but create nothing.
             if msg.exchange == ExchangeType.CREATE_CHILD_SA:
                 self._peer_next_mid += 1
+                self._log(2, "IKE SA is being deleted; answering CREATE_CHILD_SA request with "
+                             "TEMPORARY_FAILURE")
                 self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
                               [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
                 return
@@ -943,7 +960,7 @@ class IkeSa:
     def _child_request_payloads(self, spi_in: bytes, ke_payload: KePayload | None = None,
                                 nonce: bytes = b"", rekey_spi: bytes | None = None) -> list[Payload]:
         p = self.policy
-        esp = props.for_wire(props.set_ke(p.esp_proposals, p.pfs_groups if ke_payload else ()))
+        esp = props.for_wire(self._child_proposals(pfs=ke_payload is not None))
         out: list[Payload] = []
         if rekey_spi is not None:
             out.append(NotifyPayload(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=rekey_spi))
@@ -1171,7 +1188,7 @@ class IkeSa:
         if sa is None or tsi is None or tsr is None:
             self._log(3, f"{exchange} request lacks SA, TSi or TSr", serial)
             return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-        local = props.set_ke(p.esp_proposals, p.pfs_groups if ke is not None else ())
+        local = self._child_proposals(pfs=ke is not None)
         chosen_log: list[str] = []
         try:
             chosen = props.select_proposal(local, sa.proposals, spi_size=4, log=chosen_log)
@@ -1198,9 +1215,19 @@ class IkeSa:
             return [NotifyPayload(NotifyType.TS_UNACCEPTABLE)]
         transport = p.transport and bool(msg.notifies(NotifyType.USE_TRANSPORT_MODE))
         spi_in = self._new_esp_spi()
-        child = self._make_child(serial, spi_in, chosen, local_ts, remote_ts, transport,
-                                 nonces, ke[1] if ke else None, we_initiated=False)
-        self._install_child(child, rekey_of, "responder")
+
+        def complete(additional: tuple[bytes, ...], now: float) -> None:
+            child = self._make_child(serial, spi_in, chosen, local_ts, remote_ts, transport,
+                                     nonces, ke[1] if ke else None, we_initiated=False,
+                                     additional=additional)
+            self._install_child(child, rekey_of, "responder")
+
+        self._last_child_serial = serial
+        addke = _addke_list(chosen)
+        if addke and ke is not None:
+            self._expect_followups(addke, complete)
+        else:
+            complete((), 0.0)
         out: list[Payload] = []
         if transport:
             out.append(NotifyPayload(NotifyType.USE_TRANSPORT_MODE))
@@ -1208,7 +1235,7 @@ class IkeSa:
         return out + [TsiPayload(remote_ts), TsrPayload(local_ts)]
 
     def _i_child_answer(self, msg: Message, pending: _PendingChild, exchange: str,
-                        g_ir: bytes | None, nonces: tuple[bytes, bytes]) -> None:
+                        g_ir: bytes | None, nonces: tuple[bytes, bytes], now: float = 0.0) -> None:
         errors = [n for n in msg.notifies() if n.notify_type in CHILD_ERRORS]
         if errors:
             self._log(2 if exchange == "IKE_AUTH" else 3,
@@ -1220,8 +1247,7 @@ class IkeSa:
             return  # childless answer
         p = self.policy
         try:
-            chosen = _accept_answer(
-                tuple(props.set_ke(p.esp_proposals, p.pfs_groups if g_ir is not None else ())), sa)
+            chosen = _accept_answer(self._child_proposals(pfs=g_ir is not None), sa)
             local_ts, remote_ts = tsmod.usable(tsi.selectors), tsmod.usable(tsr.selectors)
             if len(chosen.spi) != 4:
                 raise IkeError("Child SA SPI is not 4 octets")
@@ -1235,21 +1261,32 @@ class IkeSa:
                          f"{tsmod.describe(local_ts, remote_ts)}", pending.serial)
             return
         transport = p.transport and bool(msg.notifies(NotifyType.USE_TRANSPORT_MODE))
-        rekey_of = self.children.get(pending.rekey_of) if pending.rekey_of is not None else None
-        child = self._make_child(pending.serial, pending.spi_in, chosen, local_ts, remote_ts,
-                                 transport, nonces, g_ir, we_initiated=True)
-        self._install_child(child, rekey_of, "initiator", pending, nonces)
+
+        def complete(additional: tuple[bytes, ...], t: float) -> None:
+            rekey_of = self.children.get(pending.rekey_of) if pending.rekey_of is not None else None
+            child = self._make_child(pending.serial, pending.spi_in, chosen, local_ts, remote_ts,
+                                     transport, nonces, g_ir, we_initiated=True,
+                                     additional=additional)
+            self._install_child(child, rekey_of, "initiator", pending, nonces)
+
+        addke = _addke_list(chosen)
+        if addke and g_ir is not None:
+            self._send_followup(msg, addke, (), complete, now, pending.serial)
+        else:
+            complete((), now)
 
     def _make_child(self, serial: int, spi_in: bytes, chosen: Proposal, local_ts: tsmod.Selectors,
                     remote_ts: tsmod.Selectors, transport: bool, nonces: tuple[bytes, bytes],
-                    g_ir: bytes | None, we_initiated: bool) -> ChildSa:
+                    g_ir: bytes | None, we_initiated: bool,
+                    additional: tuple[bytes, ...] = ()) -> ChildSa:
         assert self.prf and self.keys
         e = chosen.of_type(TransformType.ENCR)[0]
         encr = transforms.encr(e.id, e.key_length)
         it = chosen.of_type(TransformType.INTEG)
         integ_id = it[0].id if it else IntegId.NONE
         integ = transforms.integ(integ_id) if integ_id != IntegId.NONE else None
-        km = keymat.child_sa_keys(self.prf, encr, integ, self.keys.sk_d, nonces[0], nonces[1], g_ir)
+        km = keymat.child_sa_keys(self.prf, encr, integ, self.keys.sk_d, nonces[0], nonces[1], g_ir,
+                                  additional)
         # *_i keys protect traffic from the exchange's initiator to its responder.
         out_e, out_a, in_e, in_a = (
             (km.encr_i, km.integ_i, km.encr_r, km.integ_r) if we_initiated
@@ -1370,7 +1407,7 @@ class IkeSa:
             except IkeError as e:
                 self._log(3, f"CREATE_CHILD_SA response rejected: {e}", pending.serial)
                 return
-        self._i_child_answer(msg, pending, "CREATE_CHILD_SA", g_ir, (pending.nonce, nonce.data))
+        self._i_child_answer(msg, pending, "CREATE_CHILD_SA", g_ir, (pending.nonce, nonce.data), now)
 
     def _r_create_child(self, msg: Message, now: float) -> None:
         sa, nonce = msg.find(SaPayload), msg.find(NoncePayload)
@@ -1421,21 +1458,21 @@ class IkeSa:
                 return
             ke = (public, g_ir)
             ke_out = [KePayload(ke_in.group, public)]
-        self._last_child = None
+        self._last_child_serial = None
         child_payloads = self._r_child(msg, "CREATE_CHILD_SA", (nonce.data, nr), ke, rekey_of)
         if isinstance(child_payloads[0], NotifyPayload) and child_payloads[0].notify_type < 16384:
             self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, child_payloads)
             return
         pending = self._pending_child
         if (rekey_of is not None and pending is not None and pending.rekey_of == rekey_of.serial
-                and self._last_child is not None):
+                and self._last_child_serial is not None):
             # Our own rekey of this Child SA is in flight: a collision (RFC 7296 §2.8.1),
             # settled when our answer arrives.
-            pending.collision = (nonce.data, nr, self._last_child.serial)
+            pending.collision = (nonce.data, nr, self._last_child_serial)
         answer = [p for p in child_payloads if isinstance(p, SaPayload | NotifyPayload)]
         rest = [p for p in child_payloads if not isinstance(p, SaPayload | NotifyPayload)]
         self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id,
-                      answer + [NoncePayload(nr)] + ke_out + rest)
+                      answer + [NoncePayload(nr)] + ke_out + rest + self._link_notify())
 
     # ---------------------------------------------------------------- IKE SA rekey
 
@@ -1456,20 +1493,23 @@ class IkeSa:
         ni = self._random(self.policy.nonce_bytes)
         group = KeId(self.ke_id)
         share = transforms.ke(group).initiate()
-        offered = _without_addke(self.policy.ike_proposals, keep_required=True)
+        offered = self.policy.ike_proposals
         sa = SaPayload(tuple(props.with_spi(props.for_wire(offered), new_spi)))
         new_serial = self._next_serial()
         self._rekey_out = ni
         self._log(2, f"initiating rekey of IKE SA #{self.serial}", new_serial)
 
-        def on_response(msg: Message, data: bytes, t: float) -> None:
+        def failed() -> None:
             self._rekey_out = None
+            self._announce_rekey_in()
+
+        def on_response(msg: Message, data: bytes, t: float) -> None:
             sa_r, nonce, ke = msg.find(SaPayload), msg.find(NoncePayload), msg.find(KePayload)
             errors = [n for n in msg.notifies() if n.notify_type < 16384]
             if errors or not (sa_r and nonce and ke):
                 name = errors[0].name if errors else "missing SA, Nr or KE"
                 self._log(3, f"CREATE_CHILD_SA failed with error notification {name}", new_serial)
-                self._announce_rekey_in()
+                failed()
                 return
             try:
                 chosen = _accept_answer(offered, sa_r)
@@ -1478,10 +1518,19 @@ class IkeSa:
                 g_ir = share.complete(ke.data)
             except IkeError as e:
                 self._log(3, f"IKE SA rekey answer rejected: {e}", new_serial)
-                self._announce_rekey_in()
+                failed()
                 return
-            self._finish_ike_rekey(new_serial, True, new_spi, chosen.spi, ni, nonce.data,
-                                   chosen, g_ir, t)
+
+            def complete(additional: tuple[bytes, ...], t2: float) -> None:
+                self._rekey_out = None
+                self._finish_ike_rekey(new_serial, True, new_spi, chosen.spi, ni, nonce.data,
+                                       replace(chosen, spi=b""), g_ir, t2, additional)
+
+            addke = _addke_list(chosen)
+            if addke:
+                self._send_followup(msg, addke, (), complete, t, new_serial, on_fail=failed)
+            else:
+                complete((), t)
 
         self._request(ExchangeType.CREATE_CHILD_SA, [sa, NoncePayload(ni), KePayload(group, share.public)],
                       on_response, now)
@@ -1495,9 +1544,7 @@ class IkeSa:
             return
         ke = msg.find(KePayload)
         try:
-            chosen = props.select_proposal(_without_addke(self.policy.ike_proposals,
-                                                          keep_required=True),
-                                           sa.proposals, spi_size=8)
+            chosen = props.select_proposal(self.policy.ike_proposals, sa.proposals, spi_size=8)
         except props.NoProposalChosen as e:
             self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, [NotifyPayload(e.notify)])
             return
@@ -1514,14 +1561,24 @@ class IkeSa:
             return
         new_serial = self._next_serial()
         our_spi, nr = self._random(8), self._random(self.policy.nonce_bytes)
+
+        def complete(additional: tuple[bytes, ...], t: float) -> None:
+            self._finish_ike_rekey(new_serial, False, chosen.spi, our_spi, nonce.data, nr,
+                                   replace(chosen, spi=b""), g_ir, t, additional)
+
+        addke = _addke_list(chosen)
+        if addke:
+            self._expect_followups(addke, complete)
         self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, [
             SaPayload((replace(chosen, spi=our_spi),)), NoncePayload(nr), KePayload(group, public),
+            *self._link_notify(),
         ])
-        self._finish_ike_rekey(new_serial, False, chosen.spi, our_spi, nonce.data, nr,
-                               replace(chosen, spi=b""), g_ir, now)
+        if not addke:
+            complete((), now)
 
     def _finish_ike_rekey(self, new_serial: int, we_initiated: bool, spi_i: bytes, spi_r: bytes,
-                          ni: bytes, nr: bytes, chosen: Proposal, g_ir: bytes, now: float) -> None:
+                          ni: bytes, nr: bytes, chosen: Proposal, g_ir: bytes, now: float,
+                          additional: tuple[bytes, ...] = ()) -> None:
         """Build the new IKE SA (RFC 7296 §2.18) and hand our Child SAs to it.
 
         Simultaneous rekeys (RFC 7296 §2.8.2): answering the peer's rekey while ours is in
@@ -1546,7 +1603,7 @@ class IkeSa:
         it = chosen.of_type(TransformType.INTEG)
         new.integ = transforms.integ(it[0].id) if it and it[0].id != IntegId.NONE else None
         new.ke_id = KeId(props.ke_of(chosen) or KeId.NONE)
-        seed = keymat.rekey_skeyseed(self.prf, self.keys.sk_d, g_ir, ni, nr)
+        seed = keymat.rekey_skeyseed(self.prf, self.keys.sk_d, g_ir, ni, nr, additional)
         new._install_ike_keys(keymat.ike_sa_keys(new.prf, new.encr, new.integ, seed, ni, nr,
                                                  spi_i, spi_r))
         new.state = State.ESTABLISHED
@@ -1587,6 +1644,104 @@ class IkeSa:
         if self._rekey_in is not None and not self._rekey_in_announced:
             self._rekey_in_announced = True
             self._events.append(IkeSaRekeyed(self.serial, self._rekey_in))
+
+    # ---------------------------------------------------------------- IKE_FOLLOWUP_KE
+
+    def _child_proposals(self, pfs: bool) -> tuple[Proposal, ...]:
+        """Our Child SA proposals: with the PFS groups, or without any key exchange (IKE_AUTH,
+        pfs=no), additional key exchanges included (RFC 9370 §2.2.4)."""
+        out = props.set_ke(self.policy.esp_proposals, self.policy.pfs_groups if pfs else ())
+        return tuple(out) if pfs else _without_addke(tuple(out), keep_required=True)
+
+    def _expect_followups(self, todo: list[tuple[int, int]],
+                          finish: Callable[[tuple[bytes, ...], float], None]) -> None:
+        """Responder: the CREATE_CHILD_SA just answered needs IKE_FOLLOWUP_KE exchanges."""
+        self._followup = _Followup(todo, [], finish, self._random(8))
+        self._followup_link_pending = True
+
+    def _link_notify(self) -> list[Payload]:
+        """N(ADDITIONAL_KEY_EXCHANGE) for the answer that starts or continues followups."""
+        if self._followup is None or not self._followup_link_pending:
+            return []
+        self._followup_link_pending = False
+        return [NotifyPayload(NotifyType.ADDITIONAL_KEY_EXCHANGE, self._followup.link)]
+
+    def _send_followup(self, answer: Message, todo: list[tuple[int, int]],
+                       secrets: tuple[bytes, ...],
+                       finish: Callable[[tuple[bytes, ...], float], None], now: float,
+                       serial: int, on_fail: Callable[[], None] | None = None) -> None:
+        """Initiator: one IKE_FOLLOWUP_KE exchange per additional key exchange (RFC 9370
+        §2.2.4), each linked to the previous answer by N(ADDITIONAL_KEY_EXCHANGE)."""
+        link = answer.notifies(NotifyType.ADDITIONAL_KEY_EXCHANGE)
+        if not link:
+            self._log(3, "CREATE_CHILD_SA response lacks N(ADDITIONAL_KEY_EXCHANGE) for the "
+                         "negotiated additional key exchanges", serial)
+            if on_fail:
+                on_fail()
+            return
+        ttype, group = todo[0]
+        alg = transforms.ke(group)
+        share = alg.initiate()
+
+        def on_response(msg: Message, data: bytes, t: float) -> None:
+            ke = msg.find(KePayload)
+            errors = [n for n in msg.notifies() if n.notify_type < 16384]
+            try:
+                if errors:
+                    raise IkeError(f"IKE_FOLLOWUP_KE failed with error notification "
+                                   f"{errors[0].name}")
+                if ke is None or ke.group != group:
+                    raise IkeError(f"IKE_FOLLOWUP_KE response lacks the {alg.name} KE payload")
+                shared = share.complete(ke.data)
+            except IkeError as e:
+                self._log(3, str(e), serial)
+                if on_fail:
+                    on_fail()
+                return
+            self._log(1, f"additional key exchange {name_of(TransformType, ttype)}={alg.name} "
+                         "complete", serial)
+            if todo[1:]:
+                self._send_followup(msg, todo[1:], (*secrets, shared), finish, t, serial, on_fail)
+            else:
+                finish((*secrets, shared), t)
+
+        self._request(ExchangeType.IKE_FOLLOWUP_KE,
+                      [KePayload(group, share.public),
+                       NotifyPayload(NotifyType.ADDITIONAL_KEY_EXCHANGE, link[0].data)],
+                      on_response, now)
+        self._log(189, f"sent IKE_FOLLOWUP_KE request ({name_of(TransformType, ttype)}="
+                       f"{alg.name})", serial)
+
+    def _r_followup(self, msg: Message, now: float) -> None:
+        f = self._followup
+        link = msg.notifies(NotifyType.ADDITIONAL_KEY_EXCHANGE)
+        if f is None or not link or not hmac.compare_digest(link[0].data, f.link):
+            self._respond(ExchangeType.IKE_FOLLOWUP_KE, msg.message_id,
+                          [NotifyPayload(NotifyType.STATE_NOT_FOUND)])
+            return
+        ke = msg.find(KePayload)
+        ttype, group = f.todo[0]
+        try:
+            if ke is None or ke.group != group:
+                raise IkeError("IKE_FOLLOWUP_KE request lacks the negotiated key exchange")
+            public, shared = transforms.ke(group).respond(ke.data)
+        except IkeError as e:
+            self._log(3, f"{e}; responding with INVALID_SYNTAX")
+            self._followup = None
+            self._respond(ExchangeType.IKE_FOLLOWUP_KE, msg.message_id,
+                          [NotifyPayload(NotifyType.INVALID_SYNTAX)])
+            return
+        f.secrets.append(shared)
+        f.todo.pop(0)
+        answer: list[Payload] = [KePayload(group, public)]
+        if f.todo:
+            f.link = self._random(8)
+            answer.append(NotifyPayload(NotifyType.ADDITIONAL_KEY_EXCHANGE, f.link))
+        else:
+            self._followup = None
+        self._respond(ExchangeType.IKE_FOLLOWUP_KE, msg.message_id, answer)
+        if not f.todo:
+            f.finish(tuple(f.secrets), now)
 
     # ================================================================== INFORMATIONAL
 
@@ -1682,6 +1837,11 @@ class IkeSa:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _addke_list(chosen: Proposal) -> list[tuple[int, int]]:
+    """The additional key exchanges of a chosen proposal, in ADDKE1..7 order."""
+    return [(int(t), g) for t, g in sorted(props.addke_of(chosen).items())]
 
 
 def _cp_request(p: IkePolicy) -> CpPayload:

@@ -28,6 +28,7 @@ from cygnet.dataplane.base import ChildSaPlacement, Dataplane, DataplaneEvents
 from cygnet.ike import proposals as props
 from cygnet.ike.engine import IkeEngine
 from cygnet.ike.events import (
+    ChildSaFailed,
     DeleteChildSa,
     Event,
     IkeSaDeleted,
@@ -301,6 +302,10 @@ class Pluto:
                 self._ike_up(ev)
             elif isinstance(ev, IkeSaFailed | IkeSaDeleted):
                 self._ike_gone(ev)
+            elif isinstance(ev, ChildSaFailed):
+                for w in list(self._waiters):
+                    if ev.ike_serial in w.ike_serials:
+                        self._finish_waiter(w, 36)
         self._arm_timer()
 
     def _sa_of_child(self, serial: int) -> IkeSa | None:
@@ -355,10 +360,23 @@ class Pluto:
     def _ike_up(self, ev: IkeSaEstablished) -> None:
         assert self.engine is not None
         sa = self.engine.by_serial(ev.serial)
-        if sa is not None:
-            conn = self.conns.by_policy(sa.policy)
-            if conn is not None:
-                conn.newest_ike = ev.serial
+        if sa is None:
+            return
+        conn = self.conns.by_policy(sa.policy)
+        if conn is not None:
+            conn.newest_ike = ev.serial
+        if self.config is None or self.config.setup.get("uniqueids", True):
+            self._replace_older(sa)
+
+    def _replace_older(self, sa: IkeSa) -> None:
+        """uniqueids=yes (Libreswan's default): a newly authenticated IKE SA replaces older
+        ones of the same connection and peer ID - the peer restarted or abandoned them."""
+        assert self.engine is not None
+        for old in list(self.engine.sas.values()):
+            if (old is not sa and old.serial < sa.serial and old.state is State.ESTABLISHED
+                    and old.policy.name == sa.policy.name and old.peer_id == sa.peer_id):
+                self.apply(old.forget(time.monotonic(),
+                                      f"uniqueids=yes: #{sa.serial} authenticated the same peer"))
 
     def _ike_gone(self, ev: IkeSaFailed | IkeSaDeleted) -> None:
         for w in list(self._waiters):

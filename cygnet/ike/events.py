@@ -130,6 +130,16 @@ class LeaseReceived:
     domains: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ChildSaFailed:
+    """A Child SA we asked for was refused or could not be accepted (the IKE SA stays up)."""
+
+    serial: int
+    ike_serial: int
+    reason: str
+    notify: NotifyType | None = None
+
+
 Event = (
     SendDatagram
     | LogLine
@@ -141,4 +151,5 @@ Event = (
     | IkeSaRekeyed
     | InitialContact
     | LeaseReceived
+    | ChildSaFailed
 )

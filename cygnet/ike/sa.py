@@ -27,6 +27,7 @@ from cygnet.ike import proposals as props
 from cygnet.ike import ts as tsmod
 from cygnet.ike.errors import IkeError, IntegrityError
 from cygnet.ike.events import (
+    ChildSaFailed,
     ChildSaKeys,
     DeleteChildSa,
     Event,
@@ -1234,6 +1235,9 @@ class IkeSa:
         out.append(SaPayload((replace(chosen, spi=spi_in),)))
         return out + [TsiPayload(remote_ts), TsrPayload(local_ts)]
 
+    def _child_failed(self, serial: int, reason: str, notify: NotifyType | None = None) -> None:
+        self._events.append(ChildSaFailed(serial, self.serial, reason, notify))
+
     def _i_child_answer(self, msg: Message, pending: _PendingChild, exchange: str,
                         g_ir: bytes | None, nonces: tuple[bytes, bytes], now: float = 0.0) -> None:
         errors = [n for n in msg.notifies() if n.notify_type in CHILD_ERRORS]
@@ -1241,6 +1245,7 @@ class IkeSa:
             self._log(2 if exchange == "IKE_AUTH" else 3,
                       f"{exchange} response contained the error notification {errors[0].name}",
                       pending.serial)
+            self._child_failed(pending.serial, errors[0].name, NotifyType(errors[0].notify_type))
             return
         sa, tsi, tsr = msg.find(SaPayload), msg.find(TsiPayload), msg.find(TsrPayload)
         if sa is None or tsi is None or tsr is None:
@@ -1253,12 +1258,14 @@ class IkeSa:
                 raise IkeError("Child SA SPI is not 4 octets")
         except (IkeError, ValueError) as e:
             self._log(3, f"{exchange} response rejected: {e}", pending.serial)
+            self._child_failed(pending.serial, str(e))
             return
         leased = self.lease is not None and p.modecfg_client and local_ts == self._local_ts()
         if not ((leased or tsmod.initiator_accepts(self._local_ts(), local_ts, p.narrowing))
                 and tsmod.initiator_accepts(p.remote_ts, remote_ts, p.narrowing)):
             self._log(3, f"{exchange} response has unacceptable traffic selectors "
                          f"{tsmod.describe(local_ts, remote_ts)}", pending.serial)
+            self._child_failed(pending.serial, "unacceptable traffic selectors")
             return
         transport = p.transport and bool(msg.notifies(NotifyType.USE_TRANSPORT_MODE))
 
@@ -1392,10 +1399,12 @@ class IkeSa:
                       pending.serial)
             self._log(200, "state transition 'initiate create Child SA (CREATE_CHILD_SA)' failed",
                       pending.serial)
+            self._child_failed(pending.serial, errors[0].name, NotifyType(errors[0].notify_type))
             return
         nonce = msg.find(NoncePayload)
         if nonce is None:
             self._log(3, "CREATE_CHILD_SA response lacks Nr", pending.serial)
+            self._child_failed(pending.serial, "no Nr")
             return
         g_ir = None
         if pending.ke_share is not None:
@@ -1406,6 +1415,7 @@ class IkeSa:
                 g_ir = pending.ke_share.complete(ke.data)
             except IkeError as e:
                 self._log(3, f"CREATE_CHILD_SA response rejected: {e}", pending.serial)
+                self._child_failed(pending.serial, str(e))
                 return
         self._i_child_answer(msg, pending, "CREATE_CHILD_SA", g_ir, (pending.nonce, nonce.data), now)
 
@@ -1761,11 +1771,11 @@ class IkeSa:
             self._enqueue(lambda t: self._send_delete_child(child, t), now)
         return self._flush()
 
-    def forget(self, now: float) -> list[Event]:
-        """Delete the IKE SA and its Child SAs without telling the peer (it has already
-        forgotten them: INITIAL_CONTACT, RFC 7296 §2.4)."""
+    def forget(self, now: float, reason: str = "peer sent INITIAL_CONTACT") -> list[Event]:
+        """Delete the IKE SA and its Child SAs without telling the peer, which has already
+        forgotten them (INITIAL_CONTACT, RFC 7296 §2.4; a newer SA under uniqueids=yes)."""
         if self.state is not State.DEAD:
-            self._log(2, "deleting IKE SA without notification (peer sent INITIAL_CONTACT)")
+            self._log(2, f"deleting IKE SA without notification ({reason})")
             self._delete_all(notified=False)
         return self._flush()
 

@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from cygnet.ike.events import DeleteChildSa, IkeSaDeleted, IkeSaEstablished, IkeSaFailed
+from cygnet.ike.events import (
+    ChildSaFailed,
+    DeleteChildSa,
+    IkeSaDeleted,
+    IkeSaEstablished,
+    IkeSaFailed,
+)
 from cygnet.ike.iana import ExchangeType, NotifyType
 from cygnet.ike.message import Message
 from cygnet.ike.payloads import NotifyPayload
@@ -139,6 +145,9 @@ def test_no_common_esp_proposal_keeps_the_ike_sa() -> None:
     assert '"westnet-eastnet" #2: IKE_AUTH response contained the error notification ' \
            "NO_PROPOSAL_CHOSEN" in wire.logs["west"]
     assert not wire.installed("west") and not wire.installed("east")
+    failed = [e for e in wire.events["west"] if isinstance(e, ChildSaFailed)]
+    assert [(f.serial, f.ike_serial, f.notify) for f in failed] == [
+        (2, 1, NotifyType.NO_PROPOSAL_CHOSEN)]
 
 
 def test_disjoint_selectors_are_ts_unacceptable() -> None:

@@ -155,7 +155,8 @@ class Pluto:
             from cygnet.dataplane.probe import probe
 
             stack = probe()
-        events = DataplaneEvents(on_ike=self._on_datagram, on_expire=self._on_expire)
+        events = DataplaneEvents(on_ike=self._on_datagram, on_expire=self._on_expire,
+                                 on_acquire=self._on_acquire)
         if stack == "userspace":
             from cygnet.dataplane.userspace.plane import UserspaceDataplane
 
@@ -382,6 +383,18 @@ class Pluto:
         for w in list(self._waiters):
             if ev.serial in w.ike_serials:
                 self._finish_waiter(w, 36 if isinstance(ev, IkeSaFailed) else 1)
+
+    def _on_acquire(self, route_id: int, src: object, dst: object) -> None:
+        """Traffic hit an on-demand route (auto=ondemand/route): bring the conn up."""
+        conn = next((c for c in self.conns.conns.values() if c.serial == route_id), None)
+        if conn is None or not conn.routed:
+            return
+        assert self.engine is not None
+        busy = any(sa.policy.name == conn.name and sa.state is not State.DEAD
+                   for sa in self.engine.sas.values())
+        if not busy:
+            self.log.log(f'"{conn.name}": initiating on demand (acquire)')
+            self.initiate(conn.name)
 
     def _on_expire(self, serial: int, hard: bool) -> None:
         sa = self._sa_of_child(serial)

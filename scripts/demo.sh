@@ -7,8 +7,8 @@
 #   ./scripts/demo.sh --keep   leave the namespaces and files for a look
 #
 # The hosts are linked only to each other (192.1.2.0/24), never to this
-# machine's network. The daemon is the next milestone: the demo stops after
-# the key and configuration steps, before `ipsec auto --up`.
+# machine's network. This kernel may lack ESP, so Cygnet carries ESP itself
+# (protostack=userspace, a TUN device per host).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEEP=0
@@ -20,6 +20,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 LAB=/run/cygnet-demo
 W=cyg-west E=cyg-east
 cleanup() {
+  for h in west east; do
+    [ -S "$LAB/$h/run/pluto.ctl" ] && ip netns exec "cyg-$h" ipsec whack --shutdown \
+      --ctlsocket "$LAB/$h/run/pluto.ctl" >/dev/null 2>&1 || true
+  done
+  sleep 0.5
   ip netns del "$W" 2>/dev/null || true
   ip netns del "$E" 2>/dev/null || true
   rm -rf "$LAB"
@@ -35,7 +40,7 @@ ip netns add "$W"; ip netns add "$E"
 ip link add cyg-w0 netns "$W" type veth peer name cyg-e0 netns "$E"
 ip -n "$W" addr add 192.1.2.23/24 dev cyg-w0; ip -n "$W" link set cyg-w0 up; ip -n "$W" link set lo up
 ip -n "$E" addr add 192.1.2.45/24 dev cyg-e0; ip -n "$E" link set cyg-e0 up; ip -n "$E" link set lo up
-for h in west east; do mkdir -p "$LAB/$h/nss" "$LAB/$h/ipsec.d"; done
+for h in west east; do mkdir -p "$LAB/$h/nss" "$LAB/$h/ipsec.d" "$LAB/$h/run"; done
 
 say "§4.2 step 2: ipsec initnss (each host's own NSS database)"
 for h in west east; do on $h ipsec initnss --nssdir "$LAB/$h/nss"; done
@@ -66,7 +71,9 @@ conn mytunnel
     rightrsasigkey=$RIGHTKEY
     authby=rsasig
 CONF
-  printf 'config setup\n\ninclude %s/ipsec.d/*.conf\n' "$LAB/$h" > "$LAB/$h/ipsec.conf"
+  printf 'config setup\n\tprotostack=userspace\n\ninclude %s/ipsec.d/*.conf\n' "$LAB/$h" \
+    > "$LAB/$h/ipsec.conf"
+  : > "$LAB/$h/ipsec.secrets"; chmod 600 "$LAB/$h/ipsec.secrets"
 done
 sed -e 's/\(rsasigkey=0s.\{24\}\).*\(.\{12\}\)$/\1 [...] \2/' "$LAB/west/ipsec.d/my_host-to-host.conf"
 
@@ -101,7 +108,38 @@ on west ipsec addconn --checkconfig --config "$LAB/broken.conf" || true
 say "The key store is NSS's own: certutil lists the key Cygnet made"
 on west certutil -K -d "sql:$LAB/west/nss" | sed -n '1,3p'
 
-say "Next (the daemon milestone): ipsec auto --add mytunnel; ipsec auto --up mytunnel"
-on west ipsec auto --up mytunnel --ctlsocket "$LAB/west/pluto.ctl" || true
-[ "$KEEP" = 1 ] && echo "kept: ip netns exec $W ..., files in $LAB"
+say "§4.3 step 4: start the ipsec service on both hosts (pluto, in each namespace)"
+for h in west east; do
+  ip netns exec "cyg-$h" ipsec pluto --nofork --config "$LAB/$h/ipsec.conf" \
+    --secretsfile "$LAB/$h/ipsec.secrets" --nssdir "$LAB/$h/nss" --rundir "$LAB/$h/run" \
+    --logfile "$LAB/$h/pluto.log" &
+done
+for h in west east; do
+  for _ in $(seq 50); do [ -S "$LAB/$h/run/pluto.ctl" ] && break; sleep 0.1; done
+done
+C() { echo "--ctlsocket $LAB/$1/run/pluto.ctl"; }
+
+say "§4.3 step 5: ipsec auto --add mytunnel"
+for h in west east; do on $h ipsec auto --add mytunnel --config "$LAB/$h/ipsec.conf" $(C $h); done
+
+say "§4.3 step 6: ipsec auto --up mytunnel"
+on west ipsec auto --up mytunnel --config "$LAB/west/ipsec.conf" $(C west)
+
+say "Traffic through the tunnel, and what the wire sees (tcpdump on west's link)"
+ip netns exec "$W" timeout 4 tcpdump -n -l -i cyg-w0 -c 6 2>/dev/null > "$LAB/wire.txt" &
+DUMP=$!
+sleep 0.5
+on west ping -c 3 -i 0.3 192.1.2.45
+wait "$DUMP" || true
+cat "$LAB/wire.txt"
+if grep -qv ESP "$LAB/wire.txt"; then echo "!! clear text on the wire"; exit 1; fi
+echo "(only ESP crossed the link)"
+
+say "Troubleshooting, first step: ipsec trafficstatus"
+on west ipsec trafficstatus $(C west)
+on east ipsec trafficstatus $(C east)
+
+say "§4.3 step 7 would add auto=start; mysubnet (§4.4) already has it"
+on west ipsec auto --down mytunnel $(C west)
+[ "$KEEP" = 1 ] && echo "kept: ip netns exec $W ..., files and pluto logs in $LAB"
 exit 0

@@ -174,7 +174,8 @@ _k(
     "protostack",
     SETUP,
     v.enum(
-        _enum("xfrm", "netkey", "native", "auto", "none", "bsd", "kame", "bsdkame"), "protostack"
+        _enum("xfrm", "netkey", "native", "auto", "none", "bsd", "kame", "bsdkame", "userspace"),
+        "protostack"
     ),
 )
 _k("nhelpers", SETUP, v.signed_number, -1)

@@ -229,6 +229,10 @@ class ConnectionManager:
             retransmit_interval=_seconds(spec.retransmit_interval, 0.5),
             retransmit_timeout=_seconds(spec.retransmit_timeout, 60.0),
             dpd_delay=_seconds(spec.dpddelay, 0.0),
+            # Libreswan 4.10 sends INITIAL_CONTACT only with initial-contact=yes: a peer
+            # receiving it drops every other IKE SA with us (RFC 7296 §2.4).
+            send_initial_contact=bool(spec.get("initial-contact", False)),
+            encapsulation=str(spec.encapsulation or "auto"),
         )
 
     def delete(self, name: str) -> Connection | None:
@@ -263,6 +267,23 @@ class ConnectionManager:
             if p.remote_id is None and best is None:
                 best = replace(p)
         return best
+
+    def alternatives(self, current: IkePolicy) -> list[IkePolicy]:
+        """Other connections with the same ends and IDs, in file order: a responder picks the
+        one a Child SA's selectors fit (mytunnel, mysubnet, mysubnet6 in the spec's §4.4)."""
+        base = self.conns.get(current.name)
+        if base is None:
+            return []
+        out = []
+        for c in self.conns.values():
+            if c is base or c.oriented.local_addr != base.oriented.local_addr:
+                continue
+            if c.remote_host != base.remote_host:
+                continue
+            p = c.policy
+            if p.local_id == current.local_id and p.remote_id == current.remote_id:
+                out.append(p)
+        return out
 
     def by_policy(self, policy: IkePolicy) -> Connection | None:
         return self.conns.get(policy.name)

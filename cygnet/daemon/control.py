@@ -98,7 +98,11 @@ class ControlServer:
         if not name:
             console(36, f"{verb}: a connection name is required")
             return 1
-        detach = p.log.attach(for_conn if verb != "add" else console)
+        def errors_only(rc: int, text: str) -> None:
+            if rc:  # `ipsec auto --add` is silent unless something is wrong (Libreswan 4.10)
+                console(rc, text)
+
+        detach = p.log.attach(for_conn if verb not in ("add", "replace") else errors_only)
         try:
             if verb == "add":
                 return p.add_conn(name, args.get("config"))
@@ -114,6 +118,8 @@ class ControlServer:
             if verb == "route":
                 p.route_conn(name)
                 return 0
+            if verb in ("rekey-ike", "rekey-child"):
+                return p.rekey(name, "ike" if verb == "rekey-ike" else "child")
             if verb == "unroute":
                 p.unroute_conn(name)
                 return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 import os
+import warnings
 from collections.abc import Callable
 from typing import Protocol
 
@@ -29,9 +30,16 @@ from cryptography.hazmat.primitives.asymmetric import dh, ec, mlkem, x448, x2551
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.utils import CryptographyDeprecationWarning
 
 from cygnet.ike.errors import IntegrityError, InvalidKeError, UnsupportedTransform
 from cygnet.ike.iana import EncrId, IntegId, KeId, PrfId
+
+# MODP groups are still what Libreswan proposes first and what peers offer;
+# cryptography's notice that finite-field DH is deprecated is not news to us.
+warnings.filterwarnings(
+    "ignore", message="Diffie-Hellman over finite fields", category=CryptographyDeprecationWarning
+)
 
 __all__ = [
     "CipherContext",

@@ -143,3 +143,15 @@ def test_normalised_config_reads_back_the_same(tmp_path: Path) -> None:
                 assert dict(other.left.options) == dict(conn.left.options)
                 assert dict(other.right.options) == dict(conn.right.options)
             assert dict(again.setup.options) == dict(first.setup.options)
+
+
+def test_protostack_userspace_is_ours_to_list(tmp_path) -> None:
+    """Cygnet's own stack name (ESP over TUN) is accepted and listed like Libreswan's."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "ipsec.conf"
+    conf.write_text("config setup\n\tprotostack=userspace\n")
+    out = subprocess.run([sys.executable, "-m", "cygnet.cli.main", "addconn", "--config",
+                          str(conf), "--liststack"], capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (0, "userspace\n")

@@ -104,17 +104,24 @@ def test_spec_4_3_raw_rsa_keys_and_4_4_site_to_site(lab) -> None:
         "\n"
         "conn mysubnet\n     also=mytunnel\n     leftsubnet=192.0.1.0/24\n"
         "     rightsubnet=192.0.2.0/24\n     auto=start\n"
+        "\n"
+        "conn mysubnet6\n     also=mytunnel\n     leftsubnet=2001:db8:0:1::/64\n"
+        "     rightsubnet=2001:db8:0:2::/64\n     auto=start\n"
     )
     for n in (west, east):
         n.write_conn_file("my_host-to-host.conf", text)
         n.start()
     # mysubnet is auto=start: pluto brings it up by itself
     wait = time.monotonic() + 30
-    while time.monotonic() < wait and "mysubnet" not in west.trafficstatus():
+    while time.monotonic() < wait and not all(
+            f'"{c}",' in west.trafficstatus() for c in ("mysubnet", "mysubnet6")):
         time.sleep(0.3)
-    assert '"mysubnet"' in west.trafficstatus(), west.log()
+    assert '"mysubnet",' in west.trafficstatus(), west.log()
+    assert '"mysubnet6",' in west.trafficstatus(), west.log()
     assert "authenticated peer '2192-bit RSASSA-PSS with SHA2_512' signature" in west.log()
     assert topo.west.ns.ping(topo.east.inside, src=topo.west.inside, count=2)
+    # §4.4's mysubnet6: IPv6 subnets through the same hosts
+    assert topo.west.ns.ping("2001:db8:0:2::254", src="2001:db8:0:1::254", count=2)
 
 
 def test_wrong_psk_fails_like_libreswan(lab) -> None:
@@ -126,3 +133,35 @@ def test_wrong_psk_fails_like_libreswan(lab) -> None:
     west.add("westnet-eastnet")
     out = west.up("westnet-eastnet", check=False)
     assert "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED" in out, out
+
+
+def test_iperf3_through_the_tunnel(lab) -> None:
+    west, east, topo = lab
+    both(west, east, psk_conn("    ike=aes_gcm128-sha2_256;dh19\n    esp=aes_gcm128\n"))
+    east.add("westnet-eastnet")
+    west.add("westnet-eastnet")
+    west.up("westnet-eastnet")
+    topo.west.ns.wait_ping("192.1.2.23", timeout=10)
+    server = topo.east.ns.spawn(["iperf3", "-s", "-1", "-B", "192.1.2.23"], "iperf3.log")
+    time.sleep(0.5)
+    r = topo.west.ns.exec(["iperf3", "-c", "192.1.2.23", "-t", "2", "-J"], timeout=30)
+    server.stop()
+    import json
+
+    received = json.loads(r.stdout)["end"]["sum_received"]["bytes"]
+    assert received > 1_000_000
+    m = re.search(r"inBytes=(\d+), outBytes=(\d+)", west.trafficstatus())
+    assert m and int(m.group(2)) > received  # ESP overhead on top of the TCP payload
+
+
+def test_null_authentication(lab) -> None:
+    """RFC 7619 (authby=null): encryption without authentication, IDs are ID_NULL."""
+    west, east, topo = lab
+    both(west, east, (
+        "conn clear-null\n    authby=null\n    leftid=%null\n    rightid=%null\n"
+        "    left=192.1.2.45\n    right=192.1.2.23\n"), secrets="")
+    east.add("clear-null")
+    west.add("clear-null")
+    out = west.up("clear-null")
+    assert "authenticated peer using authby=null and ID_NULL 'ID_NULL'" in out, out
+    assert topo.west.ns.ping("192.1.2.23", count=2)

@@ -42,3 +42,16 @@ def format_diag(message: str, file: str | None, line: int | None, keyword: str |
         parts.append(keyword)
     parts.append(message)
     return ": ".join(parts)
+
+
+class FileLineError(ValueError):
+    """A problem in a secrets or policy-group file: ``FILE:LINE: message`` (no keyword there)."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return format_diag(self.message, self.file, self.line or None, None)

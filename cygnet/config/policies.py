@@ -27,6 +27,7 @@ import os
 import socket
 from dataclasses import dataclass
 
+from cygnet.config.errors import FileLineError
 from cygnet.config.secrets import Token, tokenize
 
 __all__ = [
@@ -48,19 +49,8 @@ DEFAULT_PRECEDENCE = ("block", "private", "private-or-clear", "clear-or-private"
 PORTEXCLUDES_FILE = "portexcludes.conf"
 
 
-class PolicyError(ValueError):
+class PolicyError(FileLineError):
     """A problem in a policy-group file, located as ``FILE:LINE: message``."""
-
-    def __init__(self, file: str, line: int | None, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        if self.line:
-            return f"{self.file}:{self.line}: {self.message}"
-        return f"{self.file}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from cygnet.config.errors import FileLineError
 from cygnet.config.fileperms import check_permissions
 
 __all__ = [
@@ -64,19 +65,8 @@ MAX_INCLUDE_DEPTH = 10
 WEAK_PSK_LENGTH = 8
 
 
-class SecretsError(ValueError):
+class SecretsError(FileLineError):
     """A problem in a secrets file, located as ``FILE:LINE: message``."""
-
-    def __init__(self, file: str, line: int | None, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        if self.line:
-            return f"{self.file}:{self.line}: {self.message}"
-        return f"{self.file}: {self.message}"
 
 
 # --------------------------------------------------------------------------

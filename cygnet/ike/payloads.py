@@ -645,10 +645,9 @@ class IdrPayload(_IdPayload):
 
 
 @dataclass(frozen=True, slots=True)
-class CertPayload(Payload):
-    """Certificate payload (RFC 7296 §3.6): encoding and opaque data."""
+class _EncodedData(Payload):
+    """CERT and CERTREQ share one shape: an encoding octet and opaque data."""
 
-    TYPE: ClassVar[int] = PayloadType.CERT
     encoding: int
     data: bytes
 
@@ -663,21 +662,17 @@ class CertPayload(Payload):
 
 
 @dataclass(frozen=True, slots=True)
-class CertReqPayload(Payload):
+class CertPayload(_EncodedData):
+    """Certificate payload (RFC 7296 §3.6): encoding and opaque data."""
+
+    TYPE: ClassVar[int] = PayloadType.CERT
+
+
+@dataclass(frozen=True, slots=True)
+class CertReqPayload(_EncodedData):
     """Certificate Request (RFC 7296 §3.7): for X.509, concatenated SHA-1 CA key hashes."""
 
     TYPE: ClassVar[int] = PayloadType.CERTREQ
-    encoding: int
-    data: bytes
-
-    def encode(self) -> bytes:
-        return bytes([self.encoding]) + self.data
-
-    @classmethod
-    def decode(cls, body: bytes, *, critical: bool = False) -> Self:
-        r = _Reader(cls.TYPE, body)
-        enc = _enum(CertEncoding, r.u8("certificate encoding"))
-        return cls(enc, r.rest(), critical=critical)
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,6 +110,9 @@ class IkePolicy:
     #: Responder address pool (Libreswan `rightaddresspool=`): pure, no I/O. When set, a
     #: peer must send CP(CFG_REQUEST) (else FAILED_CP_REQUIRED) and gets TSi narrowed to it.
     lease: LeaseFn | None = field(default=None, compare=False)
+    #: Libreswan `encapsulation=`: "auto" (UDP-encapsulate ESP when a NAT is detected),
+    #: "yes" (always: fake our NAT_DETECTION_SOURCE_IP, RFC 7296 §2.23), "no" (never).
+    encapsulation: str = "auto"
 
     @property
     def mode(self) -> str:

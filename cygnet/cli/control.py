@@ -160,6 +160,11 @@ def rereadall(argv: list[str]) -> int:
     return _status("rereadall", argv)
 
 
+def xfrmstat(argv: list[str]) -> int:
+    """`cygnet xfrmstat`: the data plane's /proc/net/xfrm_stat counters (same names)."""
+    return _status("xfrmstat", argv)
+
+
 def connectionstatus(argv: list[str]) -> int:
     """`ipsec connectionstatus [NAME]`."""
     p = argparse.ArgumentParser(prog="ipsec connectionstatus", allow_abbrev=False)
@@ -181,13 +186,16 @@ def whack_cmd(argv: list[str]) -> int:
         ("delete", "delete"),
         ("route", "route"),
         ("unroute", "unroute"),
+        ("rekey-ike", "rekey-ike"),
+        ("rekey-ipsec", "rekey-child"),
+        ("rekey-child", "rekey-child"),
     ):
         ops.add_argument(f"--{flag}", dest="op", action="store_const", const=verb)
     p.add_argument("--name")
     p.add_argument("--asynchronous", action="store_true")
     _common(p)
     ns = p.parse_args(argv)
-    named = ns.op in ("up", "down", "delete", "route", "unroute")
+    named = ns.op in ("up", "down", "delete", "route", "unroute", "rekey-ike", "rekey-child")
     if named and not ns.name:
         p.error(f"--{ns.op} needs --name")
     args = {"name": ns.name} if ns.name else {}

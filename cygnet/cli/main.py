@@ -66,6 +66,7 @@ IPSEC_ALIASES: dict[str, str] = {
 CYGNET_VERBS: dict[str, str] = {
     "config": "cygnet.cli.config_show:config",
     "install-unit": "cygnet.cli.unit:install_unit",
+    "xfrmstat": "cygnet.cli.control:xfrmstat",
 }
 
 

@@ -22,9 +22,10 @@ from cygnet.config.conn import Config, load_config
 from cygnet.config.errors import ConfigError
 from cygnet.config.secrets import Secrets, SecretsError, load_secrets
 from cygnet.daemon.conns import Connection, ConnectionManager, ConnError
+from cygnet.daemon.keeper import Keeper, child_lifetime
 from cygnet.daemon.log import PlutoLog
-from cygnet.daemon.udp import IKE_PORT, NAT_T_PORT, IkeSockets
-from cygnet.dataplane.base import ChildSaPlacement, Dataplane, DataplaneEvents
+from cygnet.daemon.udp import IKE_PORT, NAT_T_PORT, IkeSockets, NetError
+from cygnet.dataplane.base import ChildSaPlacement, Dataplane, DataplaneEvents, SaLifetime
 from cygnet.ike import proposals as props
 from cygnet.ike.engine import IkeEngine
 from cygnet.ike.events import (
@@ -34,12 +35,17 @@ from cygnet.ike.events import (
     IkeSaDeleted,
     IkeSaEstablished,
     IkeSaFailed,
+    IkeSaRekeyed,
     InstallChildSa,
     LogLine,
     SendDatagram,
 )
 from cygnet.ike.natd import Endpoint
 from cygnet.ike.sa import IkeSa, State
+
+#: How long a rekey's responder keeps sending on the old Child SA at most, waiting for the
+#: peer's Delete of it (data planes that support `install(..., outbound=False)`).
+OUTBOUND_HOLD = 2.0
 
 
 @dataclass
@@ -100,7 +106,10 @@ class Pluto:
             local_addresses=self._local_addresses, secrets=lambda: self.secrets,
             nss=lambda: self.nss,
         )
-        self.sockets = IkeSockets(self._on_datagram)
+        self.sockets = IkeSockets(self._on_datagram, on_error=self._on_net_error)
+        self.keeper = Keeper(self)
+        self._held: dict[int, int] = {}  # replaced Child SA -> its successor, outbound held
+        self._closing = False
         self.children: dict[int, ChildRecord] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._waiters: list[_Waiter] = []
@@ -176,9 +185,15 @@ class Pluto:
         owns_4500 = self.dataplane is not None and self.dataplane.name == "userspace"
         if not owns_4500 and self.dataplane is not None:
             encap = getattr(self.dataplane, "enable_udp_encap", None)
-            self.sockets._on_bound = (
-                (lambda sock, ep: encap(sock) if ep.port == NAT_T_PORT else None) if encap else None
-            )
+            bypass = getattr(self.dataplane, "bypass_ike_socket", None)
+
+            def on_bound(sock: Any, ep: Endpoint) -> None:
+                if bypass is not None:  # IKE never goes into a tunnel (a /32 policy covers it)
+                    bypass(sock)
+                if encap is not None and ep.port == NAT_T_PORT:
+                    encap(sock)
+
+            self.sockets._on_bound = on_bound
         addrs = self.opts.interfaces or sorted(self._local_addresses()[0])
         for a in addrs:
             ip = ipaddress.ip_address(a)
@@ -241,6 +256,10 @@ class Pluto:
 
     async def shutdown(self) -> None:
         self.log.log("shutting down")
+        self._closing = True  # no new IKE SAs from here on
+        for c in self.conns.conns.values():
+            c.up_wanted = False  # no revival while going down
+        self.keeper.stop()
         if self.engine is not None:
             for sa in list(self.engine.sas.values()):
                 if sa.state is State.ESTABLISHED:
@@ -258,7 +277,31 @@ class Pluto:
 
     def _on_datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
         assert self.engine is not None
+        if self._closing and _is_ike_sa_init_request(data):
+            return  # shutting down: a peer reviving its connection must wait for our successor
         self.apply(self.engine.receive(data, local, remote, time.monotonic()))
+        if self.children and len(data) >= 28:
+            # the IKE SA it went to: our SPI is SPIr when the initiator sent it (I flag)
+            our_spi = data[8:16] if data[19] & 0x08 else data[0:8]
+            sa = self.engine.sas.get(our_spi)
+            if sa is not None and sa.children:
+                self._follow_moved_peers(sa)
+
+    def _follow_moved_peers(self, sa: IkeSa) -> None:
+        """RFC 7296 §2.23: an authenticated IKE message from a new address or port (a NAT
+        lost its mapping and made another) moves the IKE SA there; its Child SAs still send
+        to the old one. They are rekeyed, so their successors go where the peer is now."""
+        if sa.state is not State.ESTABLISHED:
+            return
+        now = time.monotonic()
+        for serial in list(sa.children):
+            rec = self.children.get(serial)
+            if rec is None or rec.remote == sa.remote:
+                continue
+            self.log.log(f'"{sa.name}" #{serial}: peer moved from {rec.remote} to '
+                         f"{sa.remote} (NAT mapping changed); rekeying the Child SA")
+            rec.remote = sa.remote
+            self.apply(sa.rekey_child(serial, now))
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -289,7 +332,13 @@ class Pluto:
             self.log.log(f"ERROR: no socket to send from {ev.local} to {ev.remote}")
 
     def apply(self, events: list[Event]) -> None:
-        """Carry out what the engine asked for, in order."""
+        """Carry out what the engine asked for, in order - except that a rekey's answer
+        leaves before its new Child SA takes over our outbound traffic: the peer can only
+        decrypt with the new SA once it has our answer, so the window in which our packets
+        on the new SA reach a peer that lacks it stays as short as we can make it."""
+        if any(isinstance(ev, InstallChildSa) and ev.replaces is not None for ev in events):
+            events = ([ev for ev in events if isinstance(ev, SendDatagram)]
+                      + [ev for ev in events if not isinstance(ev, SendDatagram)])
         for ev in events:
             if isinstance(ev, SendDatagram):
                 self._send(ev)
@@ -301,6 +350,8 @@ class Pluto:
                 self._remove_child(ev)
             elif isinstance(ev, IkeSaEstablished):
                 self._ike_up(ev)
+            elif isinstance(ev, IkeSaRekeyed):
+                self._ike_rekeyed(ev)
             elif isinstance(ev, IkeSaFailed | IkeSaDeleted):
                 self._ike_gone(ev)
             elif isinstance(ev, ChildSaFailed):
@@ -321,31 +372,63 @@ class Pluto:
         sa = self._sa_of_child(child.serial)
         if sa is None or self.dataplane is None:
             return
-        conn = self.conns.by_policy(sa.policy)
+        conn = self.conns.conns.get(child.conn) or self.conns.by_policy(sa.policy)
         spec = conn.spec if conn else None
         where = ChildSaPlacement(
             local=sa.local, remote=sa.remote,
             replay_window=int(spec.replay_window) if spec else 128,
             mtu=int(spec.mtu) if spec and spec.mtu else None,
+            lifetime=child_lifetime(spec, sa.initiator) if spec is not None else SaLifetime(),
         )
+        hold_outbound = (ev.replaces is not None and ev.responder
+                         and self._can_defer_outbound())
         try:
-            self.dataplane.install(child, where, ev.replaces)
+            if hold_outbound:
+                self.dataplane.install(child, where, ev.replaces, outbound=False)  # type: ignore[call-arg]
+                self._held[ev.replaces] = child.serial  # type: ignore[index]
+                asyncio.get_running_loop().call_later(OUTBOUND_HOLD, self._release_outbound,
+                                                      ev.replaces)
+            else:
+                self.dataplane.install(child, where, ev.replaces)
         except OSError as e:
             self.log.log(f'ERROR: "{sa.name}" #{child.serial}: {e}', 3)
             self.apply(sa.delete_child(child.serial, time.monotonic()))
             self._finish_waiters(sa.name, 1)
             return
         self.children[child.serial] = ChildRecord(
-            child.serial, sa.serial, sa.name, int(time.time()), child.spi_in, child.spi_out,
+            child.serial, sa.serial, child.conn or sa.name, int(time.time()), child.spi_in,
+            child.spi_out,
             sa.local, sa.remote, str(sa.peer_id) if sa.peer_id else "", child.mode,
             props.describe(sa.children[child.serial].proposal, "esp"),
         )
         if conn is not None:
             conn.newest_child = child.serial
             conn.children.add(child.serial)
-        self._finish_waiters(sa.name, 0)
+        self.keeper.child_up(sa.name)
+        self._finish_waiters(child.conn or sa.name, 0)
+
+    def _can_defer_outbound(self) -> bool:
+        """Whether the data plane can install a Child SA inbound-only and switch outbound
+        later (`install(..., outbound=False)` + `set_outbound(serial)`)."""
+        dp = self.dataplane
+        if dp is None or not callable(getattr(dp, "set_outbound", None)):
+            return False
+        import inspect
+
+        try:
+            return "outbound" in inspect.signature(dp.install).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def _release_outbound(self, old_serial: int) -> None:
+        """The peer has the rekeyed Child SA (it deleted the old one, or time is up):
+        our outbound traffic moves to it."""
+        new = self._held.pop(old_serial, None)
+        if new is not None and new in self.children and self.dataplane is not None:
+            self.dataplane.set_outbound(new)  # type: ignore[attr-defined]
 
     def _remove_child(self, ev: DeleteChildSa) -> None:
+        self._release_outbound(ev.serial)
         rec = self.children.pop(ev.serial, None)
         if rec is not None:
             c = self.dataplane.counters(ev.serial) if self.dataplane else None
@@ -366,15 +449,32 @@ class Pluto:
         conn = self.conns.by_policy(sa.policy)
         if conn is not None:
             conn.newest_ike = ev.serial
+        self.keeper.ike_up(sa)
         if self.config is None or self.config.setup.get("uniqueids", True):
             self._replace_older(sa)
 
+    def _ike_rekeyed(self, ev: IkeSaRekeyed) -> None:
+        new = ev.new_sa
+        if not isinstance(new, IkeSa) or new.state is not State.ESTABLISHED:
+            return
+        conn = self.conns.by_policy(new.policy)
+        if conn is not None and conn.newest_ike in (ev.old_serial, 0):
+            conn.newest_ike = new.serial
+        self.keeper.ike_up(new)
+
     def _replace_older(self, sa: IkeSa) -> None:
         """uniqueids=yes (Libreswan's default): a newly authenticated IKE SA replaces older
-        ones of the same connection and peer ID - the peer restarted or abandoned them."""
+        ones of the same connection and peer ID - the peer restarted or abandoned them.
+
+        Only SAs the peer initiated are replaced: when both ends start the same conn at
+        once (auto=start on both), each keeps the SA it initiated, or they would keep
+        replacing each other's."""
         assert self.engine is not None
+        if sa.initiator:
+            return
         for old in list(self.engine.sas.values()):
             if (old is not sa and old.serial < sa.serial and old.state is State.ESTABLISHED
+                    and not old.initiator
                     and old.policy.name == sa.policy.name and old.peer_id == sa.peer_id):
                 self.apply(old.forget(time.monotonic(),
                                       f"uniqueids=yes: #{sa.serial} authenticated the same peer"))
@@ -383,6 +483,43 @@ class Pluto:
         for w in list(self._waiters):
             if ev.serial in w.ike_serials:
                 self._finish_waiter(w, 36 if isinstance(ev, IkeSaFailed) else 1)
+        if isinstance(ev, IkeSaFailed):
+            self.keeper.on_failed(ev.serial)
+        else:
+            self.keeper.on_deleted(ev.serial, ev.details.get("reason", ""))
+
+    def _on_net_error(self, err: NetError) -> None:
+        """An ICMP error on an IKE socket: tell the IKE SAs talking to that address."""
+        assert self.engine is not None
+        hit = False
+        for sa in list(self.engine.sas.values()):
+            if err.destination is not None and sa.remote.ip != err.destination.ip:
+                continue
+            if sa.local.ip != err.local.ip:
+                continue
+            hit = True
+            self.log.log(f'"{sa.name}" #{sa.serial}: {err.describe()}')
+        if not hit:
+            self.log.log(err.describe())
+
+    def send_keepalive(self, local: Endpoint, remote: Endpoint) -> None:
+        """A NAT keepalive (RFC 3948 §2.3): one 0xFF octet from our port 4500."""
+        local = Endpoint(local.ip, NAT_T_PORT)
+        if self.sockets.send_raw(b"\xff", local, remote):
+            return
+        dp = self.dataplane
+        send = getattr(dp, "send_keepalive", None)
+        if send is not None:
+            send(local, remote)
+            return
+        # The userspace data plane owns UDP 4500 but has no keepalive call yet: use its socket.
+        socks = getattr(dp, "_socks", None) or {}
+        s = socks.get("udp4" if remote.ip.version == 4 else "udp6")
+        if s is not None:
+            try:
+                s.sendto(b"\xff", (str(remote.ip), remote.port))
+            except OSError as e:
+                self.log.log(f"ERROR: NAT keepalive to {remote} failed: {e.strerror}")
 
     def _on_acquire(self, route_id: int, src: object, dst: object) -> None:
         """Traffic hit an on-demand route (auto=ondemand/route): bring the conn up."""
@@ -400,9 +537,11 @@ class Pluto:
         sa = self._sa_of_child(serial)
         if sa is None:
             return
+        conn = self.conns.by_policy(sa.policy)
         if hard:
+            self.log.log(f'"{sa.name}" #{serial}: Child SA expired (hard lifetime)')
             self.apply(sa.delete_child(serial, time.monotonic()))
-        else:
+        elif conn is None or conn.spec.rekey:
             self.apply(sa.rekey_child(serial, time.monotonic()))
 
     # ------------------------------------------------------------------ whack waiters
@@ -447,7 +586,7 @@ class Pluto:
         self.log.log(f'"{name}": added IKEv2 connection')
         return 0
 
-    def initiate(self, name: str) -> _Waiter | None:
+    def initiate(self, name: str, revive: bool = False) -> _Waiter | None:
         assert self.engine is not None
         conn = self.conns.conns.get(name)
         if conn is None:
@@ -466,8 +605,11 @@ class Pluto:
             waiter.ike_serials.add(existing.serial)
             self.apply(existing.create_child(time.monotonic()))
             return waiter
+        if not revive:
+            self.keeper.cancel_revive(name)
         sa, events = self.engine.initiate(conn.policy, conn.local_endpoint(),
                                           conn.remote_endpoint(), time.monotonic())
+        self.keeper.conn_of[sa.serial] = name
         waiter.ike_serials.add(sa.serial)
         self.apply(events)
         return waiter
@@ -479,10 +621,34 @@ class Pluto:
         if conn is None:
             return
         conn.up_wanted = False
+        self.keeper.cancel_revive(name)
         self.log.log(f'"{name}": terminating SAs using this connection', 2)
         for sa in list(self.engine.sas.values()):
             if sa.policy.name == name:
                 self.apply(sa.delete(time.monotonic()))
+
+    def rekey(self, name: str, what: str) -> int:
+        """`ipsec whack --rekey-ike|--rekey-child --name NAME` (Libreswan 4.x): rekey now."""
+        assert self.engine is not None
+        now = time.monotonic()
+        done = 0
+        for sa in list(self.engine.sas.values()):
+            if sa.state is not State.ESTABLISHED:
+                continue
+            if what == "ike" and sa.policy.name == name:
+                self.apply(sa.rekey_ike(now))
+                done += 1
+            elif what == "child":
+                for serial in list(sa.children):
+                    rec = self.children.get(serial)
+                    if rec is not None and rec.conn == name:
+                        self.apply(sa.rekey_child(serial, now))
+                        done += 1
+        if not done:
+            self.log.log(f'"{name}": no established {"IKE" if what == "ike" else "Child"} SA '
+                         "to rekey", 36)
+            return 1
+        return 0
 
     def delete_conn(self, name: str) -> None:
         if name in self.conns.conns:
@@ -509,6 +675,11 @@ class Pluto:
     def reread_secrets(self) -> None:
         self.load_secrets()
         self.conns.refresh_secrets()
+
+
+def _is_ike_sa_init_request(data: bytes) -> bool:
+    # IKE header: SPIi(8) SPIr(8) next(1) version(1) exchange(1) flags(1); R flag 0x20
+    return len(data) >= 20 and data[18] == 34 and not data[19] & 0x20
 
 
 def _bytes(n: int) -> str:

@@ -17,8 +17,44 @@ if TYPE_CHECKING:
 
 VERBS = frozenset({
     "status", "globalstatus", "briefstatus", "showstates", "trafficstatus", "shuntstatus",
-    "fipsstatus", "connectionstatus",
+    "fipsstatus", "connectionstatus", "xfrmstat",
 })
+
+#: /proc/net/xfrm_stat's counters, in the kernel's order (net/xfrm/xfrm_proc.c).
+XFRM_STAT_NAMES = (
+    "XfrmInError", "XfrmInBufferError", "XfrmInHdrError", "XfrmInNoStates",
+    "XfrmInStateProtoError", "XfrmInStateModeError", "XfrmInStateSeqError",
+    "XfrmInStateExpired", "XfrmInStateMismatch", "XfrmInStateInvalid", "XfrmInTmplMismatch",
+    "XfrmInNoPols", "XfrmInPolBlock", "XfrmInPolError", "XfrmOutError", "XfrmOutBundleGenError",
+    "XfrmOutBundleCheckError", "XfrmOutNoStates", "XfrmOutStateProtoError",
+    "XfrmOutStateModeError", "XfrmOutStateSeqError", "XfrmOutStateExpired", "XfrmOutPolBlock",
+    "XfrmOutPolDead", "XfrmOutPolError", "XfrmFwdHdrError", "XfrmOutStateInvalid",
+    "XfrmAcquireError",
+)
+
+
+def xfrm_stat(p: Pluto) -> dict[str, int]:
+    """The data plane's drop counters under /proc/net/xfrm_stat's names.
+
+    Userspace ESP counts them itself (`xfrm_stat()`); with XFRM they are the kernel's
+    (the namespace's /proc/net/xfrm_stat)."""
+    dp = p.dataplane
+    got: dict[str, int] = {}
+    fn = getattr(dp, "xfrm_stat", None)
+    if fn is not None:
+        got = dict(fn())
+    else:
+        try:
+            with open("/proc/net/xfrm_stat") as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if v.strip().isdigit():
+                        got[k] = int(v)
+        except OSError:
+            pass
+    out = {k: int(got.get(k, 0)) for k in XFRM_STAT_NAMES}
+    out.update({k: int(v) for k, v in got.items() if k not in out})
+    return out
 
 
 def _traffic(p: Pluto) -> list[dict[str, Any]]:
@@ -85,6 +121,8 @@ def as_json(p: Pluto, verb: str, name: str | None = None) -> dict[str, Any]:
         return {"states": _states(p)}
     if verb == "fipsstatus":
         return {"fips": fips_mode()}
+    if verb == "xfrmstat":
+        return {"xfrm_stat": xfrm_stat(p)}
     if verb == "shuntstatus":
         return {"bare_shunts": []}
     if verb == "briefstatus":
@@ -160,6 +198,8 @@ def lines(p: Pluto, verb: str, name: str | None = None) -> list[str]:
         ]
     if verb == "fipsstatus":
         return [f"000 FIPS mode {'enabled' if fips_mode() else 'disabled'}"]
+    if verb == "xfrmstat":
+        return [f"{k:<28}{v}" for k, v in xfrm_stat(p).items()]
     if verb == "shuntstatus":
         return ["000 Bare Shunt list:", "000  "]
     if verb == "briefstatus":

@@ -55,6 +55,7 @@ class ChildSaKeys:
     ts_local: tuple[TrafficSelector, ...]
     ts_remote: tuple[TrafficSelector, ...]
     udp_encap: bool = False
+    conn: str = ""  # the connection this Child SA belongs to (may differ from its IKE SA's)
 
     def __repr__(self) -> str:  # keys never reach a log by accident
         return (
@@ -68,6 +69,10 @@ class ChildSaKeys:
 class InstallChildSa:
     child: ChildSaKeys
     replaces: int | None = None  # serial of the Child SA this one rekeys
+    #: we answered the exchange that made it: the peer installs it only once our answer
+    #: arrives, so a data plane that can should hold our outbound traffic on the old SA
+    #: until the peer shows it has the new one (its Delete of the old SA, or traffic)
+    responder: bool = False
 
 
 @dataclass(frozen=True, slots=True)

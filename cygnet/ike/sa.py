@@ -172,6 +172,7 @@ class _Outstanding:
     next_at: float
     interval: float
     retransmits: int = 0
+    timeout: float | None = None  # None: the policy's retransmit-timeout
 
 
 @dataclass
@@ -279,6 +280,8 @@ class IkeSa:
         self._last_child_serial: int | None = None
         self._followup: _Followup | None = None  # responder side of IKE_FOLLOWUP_KE
         self._followup_link_pending = False
+        #: when the last authenticated message from the peer arrived (liveness, RFC 7296 §2.4)
+        self.last_received = now
 
     # ------------------------------------------------------------------ reporting
 
@@ -317,7 +320,8 @@ class IkeSa:
         out = self._outstanding
         if out is None or now < out.next_at:
             return self._flush()
-        if now - out.first_sent >= self.policy.retransmit_timeout:
+        limit = self.policy.retransmit_timeout if out.timeout is None else out.timeout
+        if now - out.first_sent >= limit:
             self._timeout(out)
             return self._flush()
         out.retransmits += 1
@@ -329,13 +333,13 @@ class IkeSa:
         for d in out.datagrams:
             self._send(d)
         # the last wait is cut short so that giving up happens at retransmit-timeout exactly
-        out.next_at = min(now + out.interval, out.first_sent + self.policy.retransmit_timeout)
+        out.next_at = min(now + out.interval, out.first_sent + limit)
         out.interval *= 2
         return self._flush()
 
     def _timeout(self, out: _Outstanding) -> None:
         self._outstanding = None
-        timeout = _seconds(self.policy.retransmit_timeout)
+        timeout = _seconds(self.policy.retransmit_timeout if out.timeout is None else out.timeout)
         if self.state in (State.PARENT_I1, State.PARENT_I2):
             what = "first" if self.state is State.PARENT_I1 else "second"
             self._log(
@@ -347,7 +351,7 @@ class IkeSa:
             self._die(IkeSaFailed(self.serial, "timeout"))
         else:
             self._log(31, f"liveness: peer has not responded in {timeout} seconds; deleting IKE SA")
-            self._delete_all(notified=False)
+            self._delete_all(notified=False, reason="liveness")
 
     # ------------------------------------------------------------------ sending
 
@@ -440,8 +444,10 @@ class IkeSa:
             return self._flush()
         if opened is None:
             return self._flush()
-        if opened.exchange != ExchangeType.IKE_SA_INIT and local is not None and remote is not None:
-            self.local, self.remote = local, remote
+        if opened.exchange != ExchangeType.IKE_SA_INIT:
+            self.last_received = now
+            if local is not None and remote is not None:
+                self.local, self.remote = local, remote
         try:
             if opened.is_response:
                 self._on_response(opened, data, now)
@@ -566,11 +572,16 @@ class IkeSa:
     def _init_payloads(self, ke_payload: KePayload, nonce: bytes, sa: SaPayload) -> list[Payload]:
         zero = bytes(8) if self.initiator else self.spi_r
         src, dst = (self.local, self.remote)
+        src_hash = natd.natd_hash(self.spi_i, zero, src)
+        if self.policy.encapsulation == "yes":
+            # RFC 7296 §2.23: a host may fake its NAT_DETECTION_SOURCE_IP to force UDP
+            # encapsulation (Libreswan encapsulation=yes).
+            src_hash = natd.natd_hash(self.spi_i, zero, Endpoint(src.ip, 0))
         out: list[Payload] = [
             sa,
             ke_payload,
             NoncePayload(nonce),
-            NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, natd.natd_hash(self.spi_i, zero, src)),
+            NotifyPayload(NotifyType.NAT_DETECTION_SOURCE_IP, src_hash),
             NotifyPayload(
                 NotifyType.NAT_DETECTION_DESTINATION_IP, natd.natd_hash(self.spi_i, zero, dst)
             ),
@@ -677,6 +688,13 @@ class IkeSa:
             self.nat = natd.detect(
                 self.spi_i, zero, self.local, self.remote, src, dst[0].data if dst else None
             )
+        if self.policy.encapsulation == "yes":
+            # forced: ESP in UDP whatever the hashes say (our peer sees a faked NAT)
+            self.nat = natd.NatResult(True, bool(self.nat and self.nat.remote_behind_nat))
+            self._log(1, "encapsulation=yes: forcing NAT-T (UDP encapsulation)")
+        elif self.policy.encapsulation == "no" and self.nat and self.nat.any:
+            self._log(3, "NAT detected but encapsulation=no: not moving to port 4500")
+            self.nat = natd.NatResult(False, False)
         sig = msg.notifies(NotifyType.SIGNATURE_HASH_ALGORITHMS)
         if sig:
             try:
@@ -886,6 +904,9 @@ class IkeSa:
             (NotifyPayload(notify, data),), HeaderFlag.RESPONSE,
         )
         self._send(reply.encode())
+        self._events.append(LogLine(3, f'"{self.name}" #{self.serial}: responding to IKE_SA_INIT '
+                                       f"message (ID 0) from {self.remote} with unencrypted "
+                                       f"notification {notify.name}"))
         self.state = State.DEAD
         self._events.append(IkeSaFailed(self.serial, notify.name, notify))
 
@@ -1183,13 +1204,17 @@ class IkeSa:
 
         `nonces` are (Ni, Nr) of the exchange; `ke` is (our public value, g^ir) with PFS.
         """
-        p = self.policy
         serial = self._next_serial()
         sa, tsi, tsr = msg.find(SaPayload), msg.find(TsiPayload), msg.find(TsrPayload)
         if sa is None or tsi is None or tsr is None:
             self._log(3, f"{exchange} request lacks SA, TSi or TSr", serial)
             return [NotifyPayload(NotifyType.INVALID_SYNTAX)]
-        local = self._child_proposals(pfs=ke is not None)
+        p = self._policy_for_selectors(tsi, tsr) if rekey_of is None else self.policy
+        if p is not self.policy and exchange == "IKE_AUTH":
+            # Libreswan switches the IKE SA to the connection the Child SA fits.
+            self._log(1, f'switched to connection "{p.name}" for the proposed traffic selectors')
+            self.policy = p
+        local = self._child_proposals(pfs=ke is not None, policy=p)
         chosen_log: list[str] = []
         try:
             chosen = props.select_proposal(local, sa.proposals, spi_size=4, log=chosen_log)
@@ -1220,7 +1245,7 @@ class IkeSa:
         def complete(additional: tuple[bytes, ...], now: float) -> None:
             child = self._make_child(serial, spi_in, chosen, local_ts, remote_ts, transport,
                                      nonces, ke[1] if ke else None, we_initiated=False,
-                                     additional=additional)
+                                     additional=additional, conn=p.name)
             self._install_child(child, rekey_of, "responder")
 
         self._last_child_serial = serial
@@ -1285,7 +1310,7 @@ class IkeSa:
     def _make_child(self, serial: int, spi_in: bytes, chosen: Proposal, local_ts: tsmod.Selectors,
                     remote_ts: tsmod.Selectors, transport: bool, nonces: tuple[bytes, bytes],
                     g_ir: bytes | None, we_initiated: bool,
-                    additional: tuple[bytes, ...] = ()) -> ChildSa:
+                    additional: tuple[bytes, ...] = (), conn: str = "") -> ChildSa:
         assert self.prf and self.keys
         e = chosen.of_type(TransformType.ENCR)[0]
         encr = transforms.encr(e.id, e.key_length)
@@ -1305,7 +1330,7 @@ class IkeSa:
             spi_in=spi_in, spi_out=chosen.spi, encr_id=e.id, encr_key_bits=encr.key_bits,
             integ_id=integ_id, esn=esn, key_in_encr=in_e, key_in_integ=in_a,
             key_out_encr=out_e, key_out_integ=out_a, ts_local=local_ts, ts_remote=remote_ts,
-            udp_encap=bool(self.nat and self.nat.any),
+            udp_encap=bool(self.nat and self.nat.any), conn=conn or self.policy.name,
         )
         return ChildSa(serial, spi_in, chosen.spi, chosen, local_ts, remote_ts, transport, keys)
 
@@ -1314,7 +1339,8 @@ class IkeSa:
                        nonces: tuple[bytes, bytes] = (b"", b"")) -> None:
         self.children[child.serial] = child
         self._last_child = child
-        self._events.append(InstallChildSa(child.keys, rekey_of.serial if rekey_of else None))
+        self._events.append(InstallChildSa(child.keys, rekey_of.serial if rekey_of else None,
+                                           responder=role != "initiator"))
         encap = "ESPinUDP" if child.keys.udp_encap else "ESP"
         esn = "/ESN" if child.keys.esn else ""
         mode = "transport" if child.transport else "tunnel"
@@ -1503,7 +1529,7 @@ class IkeSa:
         ni = self._random(self.policy.nonce_bytes)
         group = KeId(self.ke_id)
         share = transforms.ke(group).initiate()
-        offered = self.policy.ike_proposals
+        offered = self._rekey_proposals()
         sa = SaPayload(tuple(props.with_spi(props.for_wire(offered), new_spi)))
         new_serial = self._next_serial()
         self._rekey_out = ni
@@ -1553,8 +1579,22 @@ class IkeSa:
                           [NotifyPayload(NotifyType.TEMPORARY_FAILURE)])
             return
         ke = msg.find(KePayload)
+        chosen = None
+        current = self._rekey_proposals()
+        if current is not self.policy.ike_proposals:
+            # Keep the IKE SA's algorithms when the peer offers them: implementations differ
+            # on which PRF derives a rekeyed IKE SA's keys when the PRF changes (Libreswan:
+            # the new one for prf+; strongSwan: the old one for everything).
+            try:
+                chosen = props.select_proposal(current, sa.proposals, spi_size=8)
+                if ke is None or props.ke_of(chosen) != ke.group:
+                    chosen = None
+            except props.NoProposalChosen:
+                chosen = None
         try:
-            chosen = props.select_proposal(self.policy.ike_proposals, sa.proposals, spi_size=8)
+            if chosen is None:
+                chosen = props.select_proposal(self.policy.ike_proposals, sa.proposals,
+                                               spi_size=8)
         except props.NoProposalChosen as e:
             self._respond(ExchangeType.CREATE_CHILD_SA, msg.message_id, [NotifyPayload(e.notify)])
             return
@@ -1649,6 +1689,13 @@ class IkeSa:
         # RFC 7296 §2.18: the initiator of the (surviving) rekey deletes the old IKE SA.
         self._queue.appendleft(lambda t: self._send_delete_ike(t, notify_children=False))
 
+    def _rekey_proposals(self) -> tuple[Proposal, ...]:
+        """What an IKE SA rekey offers: the algorithms this IKE SA runs with (its PRF must not
+        change - see `_r_rekey_ike`), else the connection's proposals."""
+        if self.chosen is None or not self.chosen.of_type(TransformType.PRF):
+            return self.policy.ike_proposals
+        return (replace(self.chosen, number=1, spi=b""),)
+
     def _announce_rekey_in(self) -> None:
         """Report the IKE SA created by answering the peer's rekey (once)."""
         if self._rekey_in is not None and not self._rekey_in_announced:
@@ -1657,10 +1704,27 @@ class IkeSa:
 
     # ---------------------------------------------------------------- IKE_FOLLOWUP_KE
 
-    def _child_proposals(self, pfs: bool) -> tuple[Proposal, ...]:
+    def _policy_for_selectors(self, tsi: TsiPayload, tsr: TsrPayload) -> IkePolicy:
+        """Our connection whose selectors fit the peer's TSi/TSr: this IKE SA's, else another
+        connection with the same peer (the spec's mytunnel/mysubnet/mysubnet6 share IDs)."""
+        candidates = [self.policy]
+        alternatives = getattr(self._lookup, "alternatives", None)
+        if alternatives is not None and self.lease is None:
+            candidates += [x for x in alternatives(self.policy) if x is not self.policy]
+        for p in candidates:
+            try:
+                tsmod.responder_narrow(tsmod.usable(tsi.selectors), p.remote_ts, p.narrowing)
+                tsmod.responder_narrow(tsmod.usable(tsr.selectors), p.local_ts, p.narrowing)
+                return p
+            except (tsmod.TsUnacceptable, ValueError):
+                continue
+        return self.policy
+
+    def _child_proposals(self, pfs: bool, policy: IkePolicy | None = None) -> tuple[Proposal, ...]:
         """Our Child SA proposals: with the PFS groups, or without any key exchange (IKE_AUTH,
         pfs=no), additional key exchanges included (RFC 9370 §2.2.4)."""
-        out = props.set_ke(self.policy.esp_proposals, self.policy.pfs_groups if pfs else ())
+        pol = policy or self.policy
+        out = props.set_ke(pol.esp_proposals, pol.pfs_groups if pfs else ())
         return tuple(out) if pfs else _without_addke(tuple(out), keep_required=True)
 
     def _expect_followups(self, todo: list[tuple[int, int]],
@@ -1779,11 +1843,19 @@ class IkeSa:
             self._delete_all(notified=False)
         return self._flush()
 
-    def liveness(self, now: float) -> list[Event]:
-        """An empty INFORMATIONAL request: the peer must answer (DPD, RFC 7296 §2.4)."""
-        if self._outstanding is None:
-            self._enqueue(lambda t: self._request(ExchangeType.INFORMATIONAL, [],
-                                                  lambda *_: None, t), now)
+    def liveness(self, now: float, timeout: float | None = None) -> list[Event]:
+        """An empty INFORMATIONAL request: the peer must answer (DPD, RFC 7296 §2.4).
+
+        `timeout` bounds this exchange's retransmissions (Libreswan `dpdtimeout=`);
+        None: the policy's retransmit-timeout. No answer in time deletes the IKE SA
+        with `IkeSaDeleted(details={"reason": "liveness"})`.
+        """
+        if self._outstanding is None and self.state is State.ESTABLISHED:
+            def probe(t: float) -> None:
+                self._request(ExchangeType.INFORMATIONAL, [], lambda *_: None, t)
+                if self._outstanding is not None:
+                    self._outstanding.timeout = timeout
+            self._enqueue(probe, now)
         return self._flush()
 
     def _send_delete_child(self, child: ChildSa, now: float) -> None:
@@ -1833,10 +1905,11 @@ class IkeSa:
         answer: list[Payload] = [DeletePayload(ProtocolId.ESP, tuple(ours))] if ours else []
         self._respond(ExchangeType.INFORMATIONAL, msg.message_id, answer)
 
-    def _delete_all(self, notified: bool) -> None:
+    def _delete_all(self, notified: bool, reason: str = "") -> None:
         for child in list(self.children.values()):
             self._remove_child(child)
-        self._die(IkeSaDeleted(self.serial, notified=notified))
+        self._die(IkeSaDeleted(self.serial, notified=notified,
+                               details={"reason": reason} if reason else {}))
 
     def _die(self, event: Event) -> None:
         self._announce_rekey_in()  # a rekey collision left unsettled: the peer's SA survives

@@ -1,0 +1,160 @@
+"""Helpers for the tunnels-that-stay-up namespace tests (rekeying, liveness, NAT, ...)."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cygnet.lab.netns import Namespace, wait_for
+from cygnet.lab.node import CygnetNode
+
+PSK = "a-test-secret-that-is-long-enough-for-fips"
+SECRET = f'@west @east : PSK "{PSK}"\n'
+
+
+@dataclass
+class PingResult:
+    sent: int
+    received: int
+    missing: list[int]
+
+    @property
+    def lost(self) -> int:
+        return len(self.missing)
+
+
+class Pinger:
+    """`ping -i 0.01` in the background; `stop()` returns what got through.
+
+    Requests still unanswered when ping is stopped (the last ~second) are not losses.
+    """
+
+    def __init__(self, ns: Namespace, dst: str, src: str | None = None,
+                 interval: float = 0.01) -> None:
+        cmd = ["ping", "-n", "-i", str(interval), "-W", "2"]
+        if src:
+            cmd += ["-I", src]
+        if ":" in dst:
+            cmd.append("-6")
+        self.interval = interval
+        self.proc = subprocess.Popen(ns.argv([*cmd, dst]), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> PingResult:
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=10)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out[-2000:]
+        sent = int(m.group(1))
+        got = {int(x) for x in re.findall(r"icmp_seq=(\d+) ttl", out)}
+        tail = int(1.0 / self.interval)
+        missing = [s for s in range(1, sent - tail) if s not in got]
+        return PingResult(sent, len(got), missing)
+
+
+class Iperf:
+    """An iperf3 TCP stream (rate-limited: two shared cores) through the tunnel."""
+
+    def __init__(self, server_ns: Namespace, client_ns: Namespace, dst: str,
+                 seconds: int = 120, rate: str = "5M") -> None:
+        self.server = subprocess.Popen(server_ns.argv(["iperf3", "-s", "-1"]),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        self.client = subprocess.Popen(
+            client_ns.argv(["iperf3", "-c", dst, "-t", str(seconds), "-b", rate, "-i", "0",
+                            "--connect-timeout", "3000"]),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> str:
+        self.client.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.client.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.client.kill()
+            out, _ = self.client.communicate()
+        self.server.kill()
+        self.server.wait()
+        return out
+
+
+def child_serials(node: CygnetNode, conn: str | None = None) -> list[int]:
+    out = []
+    for t in node.status_json("trafficstatus")["trafficstatus"]:
+        if conn is None or t["connection"] == conn:
+            out.append(int(t["serial"]))
+    return sorted(out)
+
+
+def ike_serials(node: CygnetNode) -> list[int]:
+    return sorted(int(s["serial"]) for s in node.status_json("showstates")["states"]
+                  if s["kind"] == "IKE" and s["established"])
+
+
+def whack(node: CygnetNode, *args: str, check: bool = True) -> str:
+    return node.ipsec("whack", *args, *node.paths(), check=check)
+
+
+def wait(pred: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
+    return wait_for(pred, timeout=timeout, interval=interval, what=what)
+
+
+def setup_node(node: CygnetNode, conn_text: str, secrets: str = SECRET,
+               setup: str = "config setup\n") -> CygnetNode:
+    node.write_config(setup)
+    node.write_conn_file("test.conf", conn_text)
+    node.write_secrets(secrets)
+    node.initnss()
+    node.start()
+    return node
+
+
+def psk_conn(name: str = "tun", extra: str = "", left: str = "192.1.2.45",
+             right: str = "192.1.2.23") -> str:
+    return (f"conn {name}\n    authby=secret\n    left={left}\n    leftid=@west\n"
+            f"    right={right}\n    rightid=@east\n" + extra)
+
+
+def kill_node(node: CygnetNode) -> None:
+    """The peer vanishes: SIGKILL its pluto (and its data plane workers), no Delete sent."""
+    import contextlib
+    import os
+
+    assert node.pluto is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(node.pluto.pid, signal.SIGKILL)
+    node.pluto.proc.wait(10)
+    with contextlib.suppress(FileNotFoundError):
+        node.ctl.unlink()
+
+
+def restart_node(node: CygnetNode, *conns: str) -> None:
+    """Start a killed node again. A SIGKILLed userspace data plane leaves its policy rules
+    behind (its Router does not clean up stale ones yet), so remove them first."""
+    with __import__("contextlib").suppress(FileNotFoundError):
+        node.ctl.unlink()
+    for fam in ("-4", "-6"):
+        for _ in range(4):
+            if node.ns.exec(["ip", fam, "rule", "del", "table", "4500"],
+                            check=False).returncode != 0:
+                break
+    node.start()
+    for c in conns:
+        node.add(c)
+
+
+def log_time(line: str) -> float:
+    """Seconds-of-day of a pluto log line (`Nov 27 13:57:51.546884: ...`)."""
+    m = re.match(r"\w+ +\d+ (\d+):(\d+):(\d+\.\d+):", line)
+    assert m, line
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def first_line(log: str, text: str, after: float = 0.0) -> str | None:
+    for line in log.splitlines():
+        if text in line and log_time(line) >= after:
+            return line
+    return None

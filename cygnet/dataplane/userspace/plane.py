@@ -140,6 +140,7 @@ class UserspaceDataplane:
         self.txqlen = txqlen
         self.events = DataplaneEvents()
         self._sas: dict[int, _SaRecord] = {}
+        self._held: set[int] = set()  # SAs installed with outbound=False, not yet switched
         self._routes: dict[int, TrapSpec] = {}
         self._free_slots: deque[int] = deque(range(shm.N_SLOTS))
         self._workers: list[_WorkerHandle] = []
@@ -298,7 +299,11 @@ class UserspaceDataplane:
 
     # -- SAs ----------------------------------------------------------------
 
-    def install(self, child: ChildSaKeys, where: ChildSaPlacement, replaces: int | None = None) -> None:
+    def install(self, child: ChildSaKeys, where: ChildSaPlacement, replaces: int | None = None,
+                outbound: bool = True) -> None:
+        """Install a Child SA; with `replaces` and `outbound=False` outbound traffic stays on
+        the old SA until `set_outbound` (the daemon answered the rekey: the peer has the new
+        SA only once our answer arrives)."""
         if child.serial in self._sas:
             self.remove(child.serial)
         if not self._free_slots:
@@ -313,7 +318,10 @@ class UserspaceDataplane:
             remote=(str(where.remote.ip), where.remote.port),
             replay_window=where.replay_window, hard_bytes=lt.hard_bytes,
             hard_packets=lt.hard_packets, replaces=replaces,
+            outbound=outbound or replaces is None,
         )
+        if not spec.outbound:
+            self._held.add(child.serial)
         for w in self._workers:
             w.send(("add", spec))
         self._netlink(self._router.add, ("sa", child.serial), child.ts_remote, child.ts_local)
@@ -325,7 +333,16 @@ class UserspaceDataplane:
             rec.timers.append(self._loop.call_later(lt.hard_seconds, self._expire, child.serial, True))
         self._sas[child.serial] = rec
 
+    def set_outbound(self, serial: int) -> None:
+        """Move outbound traffic to an SA installed with `outbound=False` (at the latest
+        when the peer's first packet arrives on it, whichever comes first)."""
+        if serial in self._held and serial in self._sas:
+            self._held.discard(serial)
+            for w in self._workers:
+                w.send(("outbound", serial))
+
     def remove(self, serial: int) -> None:
+        self._held.discard(serial)
         rec = self._sas.pop(serial, None)
         if rec is None:
             return
@@ -441,6 +458,9 @@ class UserspaceDataplane:
                 h.ready.set_result(True)
         elif kind == "acquire":
             self.events.on_acquire(ev[1], ev[2], ev[3])
+        elif kind == "first" and ev[1] in self._held:
+            # the peer sends on the new SA, so it has it: our outbound may follow now
+            self.set_outbound(ev[1])
         elif kind == "ike":
             local = Endpoint(ip_address(ev[2][0]), ev[2][1])
             remote = Endpoint(ip_address(ev[3][0].split("%")[0]), ev[3][1])

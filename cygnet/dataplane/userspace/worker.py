@@ -71,6 +71,9 @@ class SaSpec:
     hard_bytes: int = 0
     hard_packets: int = 0
     replaces: int | None = None
+    #: False: keep sending on `replaces` until `("outbound", serial)` - we answered the
+    #: rekey, and the peer can decrypt the new SA only once our answer has reached it
+    outbound: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,7 @@ class TxWorker(_Worker):
         self.ep.register(self.tun, select.EPOLLIN)
         self.gso = bool(fds.get("gso"))
         self.batch: list[bytes] = []
+        self.held: dict[int, int] = {}  # held SA serial -> the SA it replaces
         self.batch_sa: _Sa | None = None
         self.batch_len = 0
         self.batch_max = 1
@@ -281,17 +285,35 @@ class TxWorker(_Worker):
         sa = _Sa(spec, esp, self.socks.get(name))
         sa.gso = self.gso and k.udp_encap
         self.sas[spec.serial] = sa
+        if spec.replaces is not None and spec.replaces in self.sas and not spec.outbound:
+            # make-before-break, held: the old SA stays first until `outbound` arrives
+            self.held[spec.serial] = spec.replaces
+            self.spd.add(("sa", spec.serial), sa.local, sa.remote, sa, first=False)
+            return
         if spec.replaces is not None:  # make-before-break: the new SA takes outbound at once
             self.spd.remove(("sa", spec.replaces))
         self.spd.add(("sa", spec.serial), sa.local, sa.remote, sa, first=True)
 
+    def take_outbound(self, serial: int) -> None:
+        """A held SA (see `SaSpec.outbound`) becomes the one outbound traffic uses."""
+        sa = self.sas.get(serial)
+        if sa is None or serial not in self.held:
+            return
+        self.flush_batch()
+        self.spd.remove(("sa", self.held.pop(serial)))
+        self.spd.remove(("sa", serial))
+        self.spd.add(("sa", serial), sa.local, sa.remote, sa, first=True)
+
     def delete(self, serial: int) -> None:
         self.flush_batch()
         self.sas.pop(serial, None)
+        self.held.pop(serial, None)
         self.spd.remove(("sa", serial))
 
     def other(self, cmd: tuple) -> None:
-        if cmd[0] == "route":
+        if cmd[0] == "outbound":
+            self.take_outbound(cmd[1])
+        elif cmd[0] == "route":
             t: TrapSpec = cmd[1]
             self.spd.add(("trap", t.route_id), tuple(selector_of(x) for x in t.local),
                          tuple(selector_of(x) for x in t.remote), _Trap(t.route_id), first=False)
@@ -630,6 +652,8 @@ class RxWorker(_Worker):
                     self.count("XfrmInBufferError")
                     return
                 raise
+        if not sa.packets:  # the peer uses this SA: it has installed it (see plane.set_outbound)
+            self.send_event(("first", sa.serial))
         sa.packets += 1
         sa.bytes += len(pkt)
         if sa.bytes >= sa.limit_bytes or sa.packets >= sa.limit_packets:

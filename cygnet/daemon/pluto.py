@@ -13,7 +13,6 @@ import ipaddress
 import os
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -434,7 +433,7 @@ class Pluto:
             c = self.dataplane.counters(ev.serial) if self.dataplane else None
             if c is not None:
                 self.log.log(f'"{rec.conn}" #{ev.serial}: ESP traffic information: '
-                             f"in={_bytes(c.in_bytes)} out={_bytes(c.out_bytes)}")
+                             f"in={c.in_bytes}B out={c.out_bytes}B")
             conn = self.conns.conns.get(rec.conn)
             if conn is not None:
                 conn.children.discard(ev.serial)
@@ -682,15 +681,9 @@ def _is_ike_sa_init_request(data: bytes) -> bool:
     return len(data) >= 20 and data[18] == 34 and not data[19] & 0x20
 
 
-def _bytes(n: int) -> str:
-    return f"{n}B"
-
-
 def main(opts: Options, log: PlutoLog) -> int:
     """Run pluto in the foreground until SIGTERM or `ipsec whack --shutdown`."""
     return asyncio.run(Pluto(opts, log).run())
 
 
 __all__ = ["Connection", "Options", "Pluto", "main"]
-
-Callback = Callable[..., None]

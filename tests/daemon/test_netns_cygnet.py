@@ -10,14 +10,11 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from cygnet.lab.netns import Lab, is_root, netns_available
+from cygnet.lab.netns import is_root, netns_available
 from cygnet.lab.node import CygnetNode
-from cygnet.lab.topology import build_topology
 
 pytestmark = [
     pytest.mark.netns,
@@ -25,19 +22,6 @@ pytestmark = [
 ]
 
 SECRET = "@west @east : PSK \"a-test-secret-that-is-long-enough-for-fips\"\n"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
-    with Lab(tmp_path / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
-        west = CygnetNode(topo.west.ns, tmp_path / "west")
-        east = CygnetNode(topo.east.ns, tmp_path / "east")
-        try:
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
 
 
 def psk_conn(extra: str = "") -> str:
@@ -65,8 +49,8 @@ def tcpdump(ns, iface: str, seconds: float) -> subprocess.Popen[str]:
     )
 
 
-def test_psk_host_to_host_carries_traffic(lab) -> None:
-    west, east, topo = lab
+def test_psk_host_to_host_carries_traffic(we) -> None:
+    west, east, topo = we
     both(west, east, psk_conn())
     east.add("westnet-eastnet")
     west.add("westnet-eastnet")
@@ -87,9 +71,9 @@ def test_psk_host_to_host_carries_traffic(lab) -> None:
     assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, traffic
 
 
-def test_spec_4_3_raw_rsa_keys_and_4_4_site_to_site(lab) -> None:
+def test_spec_4_3_raw_rsa_keys_and_4_4_site_to_site(we) -> None:
     """newhostkey on each host, keys pasted from showhostkey into one shared file."""
-    west, east, topo = lab
+    west, east, topo = we
     for n in (west, east):
         n.initnss()
     left = west.showhostkey("left", west.newhostkey("--bits", "2192"))
@@ -124,8 +108,8 @@ def test_spec_4_3_raw_rsa_keys_and_4_4_site_to_site(lab) -> None:
     assert topo.west.ns.ping("2001:db8:0:2::254", src="2001:db8:0:1::254", count=2)
 
 
-def test_wrong_psk_fails_like_libreswan(lab) -> None:
-    west, east, _ = lab
+def test_wrong_psk_fails_like_libreswan(we) -> None:
+    west, east, _ = we
     both(west, east, psk_conn())
     east.write_secrets("@west @east : PSK \"a-different-secret-of-the-same-kind\"\n")
     east.ipsec("rereadsecrets", *east.paths())
@@ -135,8 +119,8 @@ def test_wrong_psk_fails_like_libreswan(lab) -> None:
     assert "IKE SA authentication request rejected by peer: AUTHENTICATION_FAILED" in out, out
 
 
-def test_iperf3_through_the_tunnel(lab) -> None:
-    west, east, topo = lab
+def test_iperf3_through_the_tunnel(we) -> None:
+    west, east, topo = we
     both(west, east, psk_conn("    ike=aes_gcm128-sha2_256;dh19\n    esp=aes_gcm128\n"))
     east.add("westnet-eastnet")
     west.add("westnet-eastnet")
@@ -154,9 +138,9 @@ def test_iperf3_through_the_tunnel(lab) -> None:
     assert m and int(m.group(2)) > received  # ESP overhead on top of the TCP payload
 
 
-def test_null_authentication(lab) -> None:
+def test_null_authentication(we) -> None:
     """RFC 7619 (authby=null): encryption without authentication, IDs are ID_NULL."""
-    west, east, topo = lab
+    west, east, topo = we
     both(west, east, (
         "conn clear-null\n    authby=null\n    leftid=%null\n    rightid=%null\n"
         "    left=192.1.2.45\n    right=192.1.2.23\n"), secrets="")

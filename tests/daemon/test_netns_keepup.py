@@ -35,21 +35,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def we(tmp_path: Path) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
-    with Lab(tmp_path / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
-        west = CygnetNode(topo.west.ns, tmp_path / "west")
-        east = CygnetNode(topo.east.ns, tmp_path / "east")
-        try:
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
-            for n in (west, east):
-                print(f"===== {n.ns.role} =====\n{n.log()[-5000:]}")
-
-
 def check_no_loss(result, node: CygnetNode) -> None:
     """Rekeys should lose no ping. The data plane holds a rekey responder's outbound
     traffic on the old SA until the peer's first packet on the new one (or its Delete),

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from cygnet.lab.netns import Lab, is_root, netns_available
+from cygnet.lab.netns import is_root, netns_available
 from cygnet.lab.node import CygnetNode
-from cygnet.lab.topology import build_topology
+from tests.daemon.conftest import cygnet_pair
 from tests.daemon.keepup import setup_node, wait
 
 pytestmark = [
@@ -58,25 +58,15 @@ def _secrets(side: str) -> str:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
-    tmp = tmp_path_factory.mktemp("trouble")
-    with Lab(tmp / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
-        west = CygnetNode(topo.west.ns, tmp / "west")
-        east = CygnetNode(topo.east.ns, tmp / "east")
-        try:
-            setup_node(west, "".join(_conn(c, w, "west") for c, (w, e) in CASES.items()),
-                       _secrets("west"))
-            setup_node(east, "".join(_conn(c, e, "east") for c, (w, e) in CASES.items()),
-                       _secrets("east"))
-            for c in CASES:
-                east.add(c)
-                west.add(c)
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
-            for n in (west, east):
-                print(f"===== {n.ns.role} =====\n{n.log()[-6000:]}")
+    with cygnet_pair(tmp_path_factory.mktemp("trouble")) as (west, east, topo):
+        setup_node(west, "".join(_conn(c, w, "west") for c, (w, e) in CASES.items()),
+                   _secrets("west"))
+        setup_node(east, "".join(_conn(c, e, "east") for c, (w, e) in CASES.items()),
+                   _secrets("east"))
+        for c in CASES:
+            east.add(c)
+            west.add(c)
+        yield west, east, topo
 
 
 def _nft(ns, ruleset: str) -> None:

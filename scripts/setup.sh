@@ -19,6 +19,8 @@ APT_PACKAGES=(
   libaudit1 libcap-ng0 libcrypt1 libcurl3-nss libevent-core-2.1-7
   libevent-pthreads-2.1-7 libldap-2.5-0 libldns3 libnspr4 libnss3 libpam0g
   libselinux1 libsystemd0 libunbound8 dns-root-data iptables
+  # the kernel-ESP test VM (scripts/vm-build.sh, scripts/vm-test.sh, cygnet/lab/vm.py)
+  qemu-system-x86 qemu-utils debootstrap kmod cpio busybox-static
 )
 
 # --- cygnet/lab: Debian starts services on install (strongswan-starter would

@@ -1,4 +1,4 @@
-"""Real strongSwan 5.9.8 peers (charon + swanctl, kernel-libipsec) in a lab namespace.
+"""Real strongSwan 5.9.8 peers (charon + swanctl, kernel-libipsec or kernel-netlink) in a lab namespace.
 
 strongSwan is the reference behaviour Cygnet is tested against. Recipe from
 `reference/peers-lab.md`: one charon per namespace with its own
@@ -39,6 +39,10 @@ PLUGINS = (
     "aes hmac gmp curve25519 kdf gcm ctr ccm chapoly xcbc cmac drbg kernel-libipsec "
     "kernel-netlink socket-default vici updown"
 )
+# Kernel ESP (a kernel that has it, e.g. the test VM, cygnet/lab/vm.py): SAs and
+# policies go to XFRM through kernel-netlink, as on a normal strongSwan host.
+PLUGINS_NETLINK = PLUGINS.replace("kernel-libipsec ", "")
+KERNELS = ("libipsec", "netlink")
 
 
 def strongswan_available() -> bool:
@@ -142,9 +146,43 @@ def render_swanctl_conf(conns: Sequence[SwanConn]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_strongswan_conf(confdir: Path, loglevel: int = 1, extra: str = "") -> str:
-    """strongswan.conf for one namespaced charon using userspace ESP."""
+def render_strongswan_conf(
+    confdir: Path, loglevel: int = 1, extra: str = "", kernel: str = "libipsec"
+) -> str:
+    """strongswan.conf for one namespaced charon.
+
+    `kernel="libipsec"` (the default): userspace ESP over charon's TUN device, for
+    kernels without ESP. `kernel="netlink"`: the kernel's ESP via XFRM.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel={kernel!r}: one of {', '.join(KERNELS)}")
     vici = f"unix://{confdir}/run/charon.vici"
+    if kernel == "netlink":
+        return f"""\
+# Written by cygnet.lab.strongswan for one lab node (kernel ESP via kernel-netlink).
+charon {{
+    load_modular = no
+    load = {PLUGINS_NETLINK}
+    filelog {{
+        charon {{
+            path = {confdir}/charon.log
+            time_format = %b %e %T
+            append = no
+            flush_line = yes
+            default = {loglevel}
+        }}
+    }}
+    plugins {{
+        vici {{
+            socket = {vici}
+        }}
+    }}
+{extra}
+}}
+swanctl {{
+    socket = {vici}
+}}
+"""
     return f"""\
 # Written by cygnet.lab.strongswan for one lab node.
 charon {{
@@ -255,10 +293,19 @@ class Charon:
     """One strongSwan charon in a namespace, its config folder, and swanctl on it."""
 
     def __init__(
-        self, ns: Namespace, workdir: Path | str, name: str | None = None, loglevel: int = 1
+        self,
+        ns: Namespace,
+        workdir: Path | str,
+        name: str | None = None,
+        loglevel: int = 1,
+        kernel: str = "libipsec",
     ):
+        """`kernel`: "libipsec" (userspace ESP, the default) or "netlink" (kernel ESP)."""
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel={kernel!r}: one of {', '.join(KERNELS)}")
         self.ns = ns
         self.name = name or ns.role
+        self.kernel = kernel
         self.confdir = Path(workdir) / f"strongswan-{self.name}"
         self.loglevel = loglevel
         self.conns: list[SwanConn] = []
@@ -274,7 +321,9 @@ class Charon:
     def configure(self, conns: Sequence[SwanConn], extra_charon: str = "") -> None:
         """Write strongswan.conf and swanctl.conf (reload with `load_all` if running)."""
         self.conns = list(conns)
-        self.conf.write_text(render_strongswan_conf(self.confdir, self.loglevel, extra_charon))
+        self.conf.write_text(
+            render_strongswan_conf(self.confdir, self.loglevel, extra_charon, self.kernel)
+        )
         self.swanctl_conf.write_text(render_swanctl_conf(self.conns))
 
     def add_pubkey(self, filename: str, pem: bytes | str) -> Path:
@@ -308,7 +357,10 @@ class Charon:
                 raise LabError(
                     f"charon {self.name} exited:\n{self.proc and self.proc.log()}\n{self.log()}"
                 )
-            return self.swanctl("--stats", check=False, timeout=5).returncode == 0
+            try:  # a slow machine (the TCG test VM) may need more than one try
+                return self.swanctl("--stats", check=False, timeout=10).returncode == 0
+            except LabError:
+                return False
 
         wait_for(ready, timeout=timeout, interval=0.1, what=f"charon {self.name} vici")
         if load:

@@ -437,6 +437,15 @@ class XfrmDataplane:
         """The daemon owns the IKE sockets with this backend."""
         return False
 
+    # The daemon calls these on each IKE socket it binds (see Pluto.listen).
+    def enable_udp_encap(self, sock: socket.socket) -> None:
+        """UDP 4500: ESP-in-UDP arriving there goes to XFRM (RFC 3948)."""
+        enable_udp_encap(sock)
+
+    def bypass_ike_socket(self, sock: socket.socket) -> None:
+        """Every IKE socket: IKE packets never enter a tunnel (pluto's per-socket bypass)."""
+        bypass_ike_socket(sock)
+
     # ------------------------------------------------------------ message building
 
     def sa_specs(

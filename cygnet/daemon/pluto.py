@@ -129,7 +129,7 @@ class Pluto:
             from cygnet.config.orient import local_addresses
 
             with ThreadPoolExecutor(1) as pool:
-                self._addr_cache = pool.submit(local_addresses).result(timeout=10)
+                self._addr_cache = pool.submit(local_addresses).result(timeout=120)
         return self._addr_cache
 
     def load_secrets(self) -> None:
@@ -387,6 +387,12 @@ class Pluto:
                 self._held[ev.replaces] = child.serial  # type: ignore[index]
                 asyncio.get_running_loop().call_later(OUTBOUND_HOLD, self._release_outbound,
                                                       ev.replaces)
+            elif self.dataplane.name == "xfrm" and spec is not None \
+                    and str(spec.nic_offload) not in ("no", "None"):
+                from cygnet.dataplane.xfrm import NicOffload
+
+                offload = NicOffload(str(spec.nic_offload), self._interface_of(str(sa.local.ip)))
+                self.dataplane.install(child, where, ev.replaces, offload=offload)  # type: ignore[call-arg]
             else:
                 self.dataplane.install(child, where, ev.replaces)
         except OSError as e:
@@ -405,6 +411,23 @@ class Pluto:
             conn.children.add(child.serial)
         self.keeper.child_up(sa.name)
         self._finish_waiters(child.conn or sa.name, 0)
+
+    def _interface_of(self, address: str) -> str | None:
+        """The interface holding `address`: where the conn's ESP leaves (`nic-offload=`)."""
+        import socket
+        from concurrent.futures import ThreadPoolExecutor
+
+        def lookup() -> str | None:
+            from pyroute2 import IPRoute
+
+            with IPRoute() as ipr:
+                for msg in ipr.get_addr():
+                    if address in (msg.get_attr("IFA_ADDRESS"), msg.get_attr("IFA_LOCAL")):
+                        return socket.if_indextoname(msg["index"])
+            return None
+
+        with ThreadPoolExecutor(1) as pool:  # pyroute2's sync API cannot nest in our loop
+            return pool.submit(lookup).result(timeout=120)
 
     def _can_defer_outbound(self) -> bool:
         """Whether the data plane can install a Child SA inbound-only and switch outbound

@@ -88,7 +88,7 @@ class CygnetNode:
         assert m, out
         return m.group(1)
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 90.0) -> None:
         """`ipsec pluto --nofork` in the background; waits for the control socket."""
         argv = [
             sys.executable,

@@ -44,6 +44,7 @@ CONNS = {
     "od": conn("od", "    esp=aes_gcm128\n    auto=ondemand\n"),
     "rk": conn("rk", "    esp=aes128-sha2_256\n    ipsec-max-bytes=40000\n    rekeyfuzz=0%\n"),
     "nt": conn("nt", "    esp=aes_gcm128\n    encapsulation=yes\n"),
+    "off": conn("off", "    esp=aes_gcm128\n    nic-offload=yes\n"),
 }
 
 
@@ -197,3 +198,15 @@ def test_nat_t_kernel_udp_encapsulation(pair, up) -> None:
 
 
 del time
+
+
+def test_nic_offload_yes_on_a_device_without_it(pair, up) -> None:
+    """RHEL §4.11's nic-offload=yes on a veth: like Libreswan 4.10 on Debian's 6.1 kernel,
+    the SAs are installed (the kernel carries them in software, no offload attribute
+    appears) and the tunnel works."""
+    west, east, topo = pair
+    out = up("off")
+    assert "initiator established Child SA" in out, out
+    state = xfrm(topo.west.ns, "state")
+    assert state.count("proto esp") == 2 and "crypto offload" not in state, state
+    assert topo.west.ns.ping("192.1.2.23", count=2)

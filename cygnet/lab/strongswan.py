@@ -158,36 +158,25 @@ def render_strongswan_conf(
         raise ValueError(f"kernel={kernel!r}: one of {', '.join(KERNELS)}")
     vici = f"unix://{confdir}/run/charon.vici"
     if kernel == "netlink":
-        return f"""\
-# Written by cygnet.lab.strongswan for one lab node (kernel ESP via kernel-netlink).
-charon {{
-    load_modular = no
-    load = {PLUGINS_NETLINK}
-    filelog {{
-        charon {{
-            path = {confdir}/charon.log
-            time_format = %b %e %T
-            append = no
-            flush_line = yes
-            default = {loglevel}
-        }}
-    }}
-    plugins {{
-        vici {{
-            socket = {vici}
-        }}
-    }}
-{extra}
-}}
-swanctl {{
-    socket = {vici}
-}}
+        note, plugins, libipsec = " (kernel ESP via kernel-netlink)", PLUGINS_NETLINK, ""
+    else:
+        # libipsec's own TUN must not swallow charon's IKE/ESP: fwmark them out of it
+        note, plugins, libipsec = "", PLUGINS, """\
+        kernel-libipsec {
+            allow_peer_ts = yes
+        }
+        socket-default {
+            fwmark = 0x42
+        }
+        kernel-netlink {
+            fwmark = !0x42
+        }
 """
     return f"""\
-# Written by cygnet.lab.strongswan for one lab node.
+# Written by cygnet.lab.strongswan for one lab node{note}.
 charon {{
     load_modular = no
-    load = {PLUGINS}
+    load = {plugins}
     filelog {{
         charon {{
             path = {confdir}/charon.log
@@ -201,16 +190,7 @@ charon {{
         vici {{
             socket = {vici}
         }}
-        kernel-libipsec {{
-            allow_peer_ts = yes
-        }}
-        socket-default {{
-            fwmark = 0x42
-        }}
-        kernel-netlink {{
-            fwmark = !0x42
-        }}
-    }}
+{libipsec}    }}
 {extra}
 }}
 swanctl {{

@@ -158,3 +158,26 @@ def first_line(log: str, text: str, after: float = 0.0) -> str | None:
         if text in line and log_time(line) >= after:
             return line
     return None
+
+
+def nft(ns: Namespace, ruleset: str) -> None:
+    """Load an nftables ruleset inside a namespace (firewalls in the troubleshooting tests)."""
+    p = subprocess.run(ns.argv(["nft", "-f", "-"]), input=ruleset, text=True,
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr
+
+
+#: The spec's §4.13 line for a peer whose host answers IKE with ICMP port unreachable.
+ICMP_ERROR_LINE = (r'"icmp" #\d+: ERROR: asynchronous network error report on eth1 '
+                   r"\(192\.1\.2\.23:500\), complainant 192\.1\.2\.23: Connection refused "
+                   r"\[errno 111, origin ICMP type 3 code 3 \(not authenticated\)\]")
+
+
+def up_against_icmp_reject(node: CygnetNode, peer_ns: Namespace, conn: str = "icmp") -> str:
+    """`ipsec auto --up` while the peer's host rejects UDP 500 with ICMP; the console output."""
+    nft(peer_ns, "table inet rjtest {\n chain in {\n type filter hook input priority 0;"
+                 "\n udp dport 500 reject with icmp type port-unreachable\n }\n}\n")
+    try:
+        return node.up(conn, check=False)
+    finally:
+        peer_ns.exec(["nft", "delete", "table", "inet", "rjtest"], check=False)

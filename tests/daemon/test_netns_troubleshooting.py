@@ -9,7 +9,6 @@ the peer did (its log, or the notify it sent).
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -18,7 +17,7 @@ import pytest
 from cygnet.lab.netns import is_root, netns_available
 from cygnet.lab.node import CygnetNode
 from tests.daemon.conftest import cygnet_pair
-from tests.daemon.keepup import setup_node, wait
+from tests.daemon.keepup import ICMP_ERROR_LINE, nft, setup_node, up_against_icmp_reject, wait
 
 pytestmark = [
     pytest.mark.netns,
@@ -69,11 +68,6 @@ def pair(tmp_path_factory) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
         yield west, east, topo
 
 
-def _nft(ns, ruleset: str) -> None:
-    p = subprocess.run(ns.argv(["nft", "-f", "-"]), input=ruleset, text=True,
-                                     capture_output=True)
-    assert p.returncode == 0, p.stderr
-
 
 def test_ike_algorithm_mismatch(pair) -> None:
     west, east, _ = pair
@@ -112,7 +106,7 @@ def test_psk_mismatch(pair) -> None:
 def test_firewall_dropping_ike(pair) -> None:
     """east drops UDP 500: west retransmits 0.5, 1, 2 s... and gives up at retransmit-timeout."""
     west, east, topo = pair
-    _nft(topo.east.ns, "table inet fwtest {\n chain in {\n type filter hook input priority 0;"
+    nft(topo.east.ns, "table inet fwtest {\n chain in {\n type filter hook input priority 0;"
                        "\n udp dport { 500, 4500 } counter drop\n }\n}\n")
     try:
         out = west.up("fw", check=False)
@@ -132,16 +126,8 @@ def test_firewall_dropping_ike(pair) -> None:
 def test_unreachable_peer_icmp_error(pair) -> None:
     """east rejects UDP 500 with ICMP port unreachable: pluto's asynchronous error line."""
     west, east, topo = pair
-    _nft(topo.east.ns, "table inet rjtest {\n chain in {\n type filter hook input priority 0;"
-                       "\n udp dport 500 reject with icmp type port-unreachable\n }\n}\n")
-    try:
-        out = west.up("icmp", check=False)
-    finally:
-        topo.east.ns.exec(["nft", "delete", "table", "inet", "rjtest"], check=False)
-    assert re.search(r'"icmp" #\d+: ERROR: asynchronous network error report on eth1 '
-                     r"\(192\.1\.2\.23:500\), complainant 192\.1\.2\.23: Connection refused "
-                     r"\[errno 111, origin ICMP type 3 code 3 \(not authenticated\)\]",
-                     out), out
+    out = up_against_icmp_reject(west, topo.east.ns)
+    assert re.search(ICMP_ERROR_LINE, out), out
 
 
 def test_xfrmstat_verb_counts_bad_esp(pair) -> None:

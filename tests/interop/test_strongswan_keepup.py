@@ -21,12 +21,15 @@ from cygnet.lab.node import CygnetNode
 from cygnet.lab.strongswan import Charon, SwanConn, strongswan_available
 from cygnet.lab.topology import build_topology
 from tests.daemon.keepup import (
+    ICMP_ERROR_LINE,
     PSK,
     Iperf,
     Pinger,
     child_serials,
     ike_serials,
+    nft,
     setup_node,
+    up_against_icmp_reject,
     wait,
     whack,
 )
@@ -201,18 +204,11 @@ def test_psk_mismatch_with_strongswan(swan_pair) -> None:
     assert "MAC mismatched" in swan.log() and "N(AUTH_FAILED)" in swan.log()
 
 
-def _nft(ns, ruleset: str) -> None:
-    import subprocess
-
-    p = subprocess.run(ns.argv(["nft", "-f", "-"]), input=ruleset, text=True,
-                       capture_output=True)
-    assert p.returncode == 0, p.stderr
-
 
 def test_firewall_dropping_ike_towards_strongswan(swan_pair) -> None:
     west, swan, topo = swan_pair
     mark = len(swan.log())
-    _nft(topo.east.ns, "table inet fwtest {\n chain in {\n type filter hook input priority 0;"
+    nft(topo.east.ns, "table inet fwtest {\n chain in {\n type filter hook input priority 0;"
                        "\n udp dport { 500, 4500 } counter drop\n }\n}\n")
     try:
         out = west.up("fw", check=False)
@@ -230,15 +226,8 @@ def test_firewall_dropping_ike_towards_strongswan(swan_pair) -> None:
 
 def test_icmp_error_from_strongswan_host(swan_pair) -> None:
     west, swan, topo = swan_pair
-    _nft(topo.east.ns, "table inet rjtest {\n chain in {\n type filter hook input priority 0;"
-                       "\n udp dport 500 reject with icmp type port-unreachable\n }\n}\n")
-    try:
-        out = west.up("icmp", check=False)
-    finally:
-        topo.east.ns.exec(["nft", "delete", "table", "inet", "rjtest"], check=False)
-    assert re.search(r'"icmp" #\d+: ERROR: asynchronous network error report on eth1 '
-                     r"\(192\.1\.2\.23:500\), complainant 192\.1\.2\.23: Connection refused "
-                     r"\[errno 111, origin ICMP type 3 code 3 \(not authenticated\)\]", out), out
+    out = up_against_icmp_reject(west, topo.east.ns)
+    assert re.search(ICMP_ERROR_LINE, out), out
 
 
 def test_road_warrior_behind_nat_to_strongswan(lab_topology, strongswan_peer, tmp_path) -> None:

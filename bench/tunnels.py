@@ -3,7 +3,9 @@
     python -m bench.tunnels [--seconds 10] [--rounds 2] [--json out.json]
 
 Pairs (west → east, host-to-host, ESP AES-GCM-128, IKE aes_gcm128/sha2_256/dh19):
-  cygnet-cygnet      Cygnet ↔ Cygnet, userspace ESP over TUN
+  cygnet-cygnet      Cygnet ↔ Cygnet, userspace ESP over TUN, encapsulation=yes
+                     (ESP-in-UDP 4500: the wire format libipsec always uses)
+  cygnet-cygnet-raw  the same with encapsulation=auto: raw ESP (IP protocol 50)
   swan-swan          strongSwan ↔ strongSwan, kernel-libipsec (the reference)
   cygnet-swan        Cygnet initiating to strongSwan
 Reports Gbit/s (median of rounds), the ratio to swan-swan, and CPU: the
@@ -54,17 +56,30 @@ def _cpu(pids: list[int], skip: tuple[str, ...] = ("iperf3",)) -> float:
     return total / CLK
 
 
-def _iperf(west: Namespace, east: Namespace, dst: str, seconds: int) -> tuple[float, float]:
-    """(Gbit/s, tunnel CPU seconds) of one iperf3 TCP run west → east."""
+def _wire(west: Namespace) -> str:
+    """What the tunnel's packets look like on west's link: raw ESP or ESP-in-UDP 4500."""
+    r = west.exec(["timeout", "3", "tcpdump", "-n", "-p", "-i", "any", "-c", "20",
+                   "esp or udp port 4500"], check=False, timeout=10)
+    lines = r.stdout.splitlines()
+    udp = sum(".4500" in line for line in lines)  # tcpdump: "... .4500: UDP-encap: ESP(...)"
+    esp = sum(" ESP(" in line and ".4500" not in line for line in lines)
+    return "ESP-in-UDP" if udp > esp else "raw ESP" if esp else "?"
+
+
+def _iperf(west: Namespace, east: Namespace, dst: str, seconds: int) -> tuple[float, float, str]:
+    """(Gbit/s, tunnel CPU seconds, wire format) of one iperf3 TCP run west → east."""
     server = east.spawn(["iperf3", "-s", "-1", "-B", dst], "iperf3-server.log")
     time.sleep(0.5)
     before = _cpu(_pids(west) + _pids(east))
-    r = west.exec(["iperf3", "-c", dst, "-t", str(seconds), "-J", "-O", "1"],
-                  timeout=seconds + 30)
-    after = _cpu(_pids(west) + _pids(east))
+    client = subprocess.Popen(west.argv(["iperf3", "-c", dst, "-t", str(seconds), "-J", "-O", "1"]),
+                              stdout=subprocess.PIPE, text=True)
+    time.sleep(2)
+    wire = _wire(west)  # tcpdump's own CPU is not a tunnel process: it is not counted
+    out, _ = client.communicate(timeout=seconds + 30)
+    after = _cpu(_pids(west) + _pids(east), skip=("iperf3", "tcpdump", "timeout"))
     server.stop()
-    bps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
-    return bps / 1e9, after - before
+    bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+    return bps / 1e9, after - before, wire
 
 
 def _swan(host, peer_addr: str, my_id: str, peer_id: str, workdir: Path) -> Charon:
@@ -75,12 +90,12 @@ def _swan(host, peer_addr: str, my_id: str, peer_id: str, workdir: Path) -> Char
     return c
 
 
-def _cygnet(host, root: Path, right: str) -> CygnetNode:
+def _cygnet(host, root: Path, right: str, encapsulation: str = "auto") -> CygnetNode:
     node = CygnetNode(host.ns, root)
     node.write_conn_file("bench.conf", (
         f"conn bench\n    authby=secret\n    left={host.addr}\n    leftid=@{host.name}\n"
         f"    right={right}\n    rightid=@{'east' if host.name == 'west' else 'west'}\n"
-        f"    ike={CYG_IKE}\n    esp={CYG_ESP}\n"))
+        f"    ike={CYG_IKE}\n    esp={CYG_ESP}\n    encapsulation={encapsulation}\n"))
     node.write_secrets(f'@west @east : PSK "{PSK}"\n')
     node.initnss()
     node.start()
@@ -88,7 +103,7 @@ def _cygnet(host, root: Path, right: str) -> CygnetNode:
     return node
 
 
-def run_pair(kind: str, seconds: int, workdir: Path) -> tuple[float, float]:
+def run_pair(kind: str, seconds: int, workdir: Path) -> tuple[float, float, str]:
     with Lab(workdir / kind) as lab:
         topo = build_topology(lab, ["west", "east"])
         w, e = topo.west, topo.east
@@ -99,9 +114,12 @@ def run_pair(kind: str, seconds: int, workdir: Path) -> tuple[float, float]:
                             _swan(w, e.addr, "@west", "@east", lab.workdir)]
                 started[1].initiate(child="bench")
                 started[1].wait_established("bench")
-            elif kind == "cygnet-cygnet":
-                started += [_cygnet(e, workdir / kind / "east", w.addr),
-                            _cygnet(w, workdir / kind / "west", e.addr)]
+            elif kind in ("cygnet-cygnet", "cygnet-cygnet-raw"):
+                # libipsec always sends ESP-in-UDP (it fakes a NAT); encapsulation=yes
+                # puts Cygnet on the same wire format, -raw shows IP protocol 50
+                encap = "auto" if kind.endswith("-raw") else "yes"
+                started += [_cygnet(e, workdir / kind / "east", w.addr, encap),
+                            _cygnet(w, workdir / kind / "west", e.addr, encap)]
                 started[1].up("bench")
             else:
                 started.append(_swan(e, w.addr, "@east", "@west", lab.workdir))
@@ -118,26 +136,28 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--pairs", default="swan-swan,cygnet-cygnet,cygnet-swan")
+    ap.add_argument("--pairs", default="swan-swan,cygnet-cygnet,cygnet-cygnet-raw,cygnet-swan")
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
-    results: dict[str, list[tuple[float, float]]] = {}
+    results: dict[str, list[tuple[float, float, str]]] = {}
     with tempfile.TemporaryDirectory(prefix="cygnet-bench-") as tmp:
         for rnd in range(args.rounds):
             for kind in args.pairs.split(","):
-                gbps, cpu = run_pair(kind, args.seconds, Path(tmp) / f"r{rnd}")
-                results.setdefault(kind, []).append((gbps, cpu))
-                print(f"round {rnd + 1} {kind:14s} {gbps:6.2f} Gbit/s  tunnel CPU {cpu:6.1f} s",
-                      flush=True)
-    base = statistics.median(g for g, _ in results.get("swan-swan", [(0.0, 0.0)])) or None
-    print("\n| pair | Gbit/s (median) | × strongSwan libipsec | tunnel CPU s per GB |")
-    print("|---|---|---|---|")
+                gbps, cpu, wire = run_pair(kind, args.seconds, Path(tmp) / f"r{rnd}")
+                results.setdefault(kind, []).append((gbps, cpu, wire))
+                print(f"round {rnd + 1} {kind:17s} {gbps:6.2f} Gbit/s  tunnel CPU {cpu:6.1f} s"
+                      f"  {wire}", flush=True)
+    swan = results.get("swan-swan")
+    base = statistics.median(r[0] for r in swan) if swan else None
+    print("\n| pair | wire | Gbit/s (median) | × strongSwan libipsec | tunnel CPU s per GB |")
+    print("|---|---|---|---|---|")
     for kind, runs in results.items():
-        g = statistics.median(x for x, _ in runs)
-        gb = sum(x * args.seconds / 8 for x, _ in runs)
-        cpu_per_gb = sum(c for _, c in runs) / gb if gb else float("nan")
+        g = statistics.median(r[0] for r in runs)
+        gb = sum(r[0] * args.seconds / 8 for r in runs)
+        cpu_per_gb = sum(r[1] for r in runs) / gb if gb else float("nan")
         ratio = f"{g / base:.2f}" if base else "n/a"
-        print(f"| {kind} | {g:.2f} | {ratio} | {cpu_per_gb:.2f} |")
+        wires = "/".join(sorted({r[2] for r in runs}))
+        print(f"| {kind} | {wires} | {g:.2f} | {ratio} | {cpu_per_gb:.2f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

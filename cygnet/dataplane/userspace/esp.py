@@ -307,6 +307,70 @@ class InboundSa:
         self._mac = s.integ.context(key_integ).mac if s.integ is not None else None
         self._fast = fast is not None and not esn
 
+    @property
+    def batchable(self) -> bool:
+        """`decode_run` can take this SA's packets (16-octet-ICV AEAD, no ESN)."""
+        return self._fast
+
+    def decode_run(self, data: bytes, seg: int, off: int, out: list[bytes],
+                   drops: list[str]) -> int:
+        """Tunnel-mode inner packets from the `seg`-sized ESP packets of one GRO read.
+
+        Starts at `off` and goes on while the packets carry this SA's SPI;
+        appends each inner IP packet to `out` and the counter name of each
+        dropped packet to `drops`. Returns the offset of the first packet it
+        did not take (another SA's, or the end). Only for the straight-line
+        suites (`fast`): it is `decode` unrolled over a batch, one Python call
+        per batch instead of three per packet.
+        """
+        spi = self.spi
+        replay = self.replay
+        dec = self._dec
+        salt = self._salt
+        mask = replay._mask
+        size = replay.size
+        end = len(data)
+        frombytes = int.from_bytes
+        while off < end:
+            pkt = data[off : off + seg]
+            if pkt[:4] != spi:
+                return off
+            off += seg
+            if len(pkt) < 34:
+                drops.append("XfrmInHdrError")
+                continue
+            seq = frombytes(pkt[4:8], "big")
+            if seq <= replay.top or not seq:
+                try:
+                    replay.check(seq)
+                except EspDrop as e:
+                    drops.append(e.counter)
+                    continue
+            try:
+                pt = dec(salt + pkt[8:16], pkt[16:], pkt[:8])
+            except (InvalidTag, ValueError):
+                drops.append("XfrmInStateProtoError")
+                continue
+            top = replay.top
+            if seq > top:
+                shift = seq - top
+                replay.bitmap = ((replay.bitmap << shift) | 1) & mask if shift < size else 1
+                replay.top = seq
+            else:
+                replay.update(seq)
+            padlen = pt[-2]
+            stop = len(pt) - 2 - padlen
+            if stop < 0 or (padlen and pt[stop:-2] != _PADS[padlen]):
+                drops.append("XfrmInStateProtoError")
+                continue
+            nh = pt[-1]
+            if not stop or (pt[0] >> 4) != (4 if nh == NH_IPV4 else 6 if nh == NH_IPV6 else -1):
+                drops.append("CygInDummy" if nh == NH_NONE else "XfrmInStateModeError")
+                continue
+            out.append(pt[:stop])
+        return min(off, end)  # the last packet of a GRO read may be short
+
+
     def decode(self, pkt: bytes) -> tuple[int, bytes]:
         """(Next Header, payload) of an ESP packet for this SA; EspDrop on any failure.
 

@@ -298,3 +298,57 @@ def test_fuzz_inbound_never_raises_anything_but_drop(
         for inn in (_FUZZ_SA[1], _FUZZ_CBC[1]):
             with contextlib.suppress(EspDrop):
                 inn.decode(candidate)
+
+
+# ---------------------------------------------------------------------------
+# decode_run: one UDP GRO read (equal-sized ESP packets back to back)
+# ---------------------------------------------------------------------------
+
+
+def test_decode_run_equals_decode_packet_by_packet() -> None:
+    out, inn = pair(SUITES[0])
+    pkts = [ipv4_packet(100) for _ in range(5)]
+    wires = [out.encode(p, 4) for p in pkts]
+    seg = len(wires[0])
+    got: list[bytes] = []
+    drops: list[str] = []
+    assert inn.batchable
+    assert inn.decode_run(b"".join(wires), seg, 0, got, drops) == 5 * seg
+    assert got == pkts and drops == []
+
+
+def test_decode_run_stops_at_another_spi_and_counts_drops() -> None:
+    out, inn = pair(SUITES[0])
+    p = ipv4_packet(100)
+    good1, good2, good3 = (out.encode(p, 4) for _ in range(3))
+    seg = len(good1)
+    forged = bytearray(good3)
+    forged[-1] ^= 1
+    dummy = out.encode(p, 59)  # RFC 4303 §2.6 dummy packet: next header 59
+    wrong_mode = out.encode(p, 41)  # says IPv6, carries IPv4
+    other = b"\x09\x09\x09\x09" + good2[4:]
+    data = good1 + good1 + bytes(forged) + dummy + wrong_mode + good2 + other + good3
+    got: list[bytes] = []
+    drops: list[str] = []
+    stop = inn.decode_run(data, seg, 0, got, drops)
+    assert stop == 6 * seg  # the packet with another SPI is left to the caller
+    assert got == [p, p]
+    assert drops == ["XfrmInStateSeqError", "XfrmInStateProtoError", "CygInDummy",
+                     "XfrmInStateModeError"]
+    # the forged copy did not move the window: the genuine third packet still decodes
+    assert inn.decode_run(data, seg, 7 * seg, got, drops) == len(data)
+    assert got == [p, p, p]
+
+
+def test_decode_run_short_tail_is_header_error() -> None:
+    out, inn = pair(SUITES[0])
+    w = out.encode(ipv4_packet(60), 4)
+    got: list[bytes] = []
+    drops: list[str] = []
+    assert inn.decode_run(w + SPI + bytes(10), len(w), 0, got, drops) == len(w) + 14
+    assert len(got) == 1 and drops == ["XfrmInHdrError"]
+
+
+def test_decode_run_not_for_cbc_or_esn() -> None:
+    assert not pair(SUITES[7])[1].batchable
+    assert not pair(SUITES[0], esn=True)[1].batchable

@@ -53,7 +53,7 @@ class ChildSaPlacement:
     local: Endpoint
     remote: Endpoint
     replay_window: int = 128  # Libreswan's default replay-window
-    mtu: int | None = None  # Libreswan `mtu=`
+    mtu: int | None = None  # Libreswan `mtu=`: the MTU of the routes to the remote selectors
     mark: int | None = None
     lifetime: SaLifetime = field(default_factory=SaLifetime)
 

@@ -35,6 +35,9 @@ CASES = {
     "fw": ("", ""),
     "icmp": ("", ""),
     "ok": ("", ""),
+    # Libreswan's mtu= goes on the route it installs for the remote subnet (west only)
+    "mtu": ("    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.2.0/24\n    mtu=1300\n",
+            "    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.2.0/24\n"),
 }
 
 
@@ -173,3 +176,27 @@ def test_mtu_too_big_packets_fail_loudly(pair) -> None:
     ok = topo.west.ns.exec(["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s", str(fits),
                             "192.1.2.23"], check=False)
     assert ok.returncode == 0, ok.stdout
+
+
+def test_conn_mtu_goes_on_the_tunnel_route(pair) -> None:
+    """`mtu=1300` on west's conn: the route into the tunnel for eastnet carries mtu 1300,
+    so a DF ping of 1428 bytes is refused locally with that MTU and one of 1228 passes
+    (the TUN device alone would allow 1400)."""
+    west, east, topo = pair
+    out = west.up("mtu")
+    assert "initiator established Child SA" in out, out
+    topo.west.ns.wait_ping("192.0.2.254", src="192.0.1.254")
+    route = topo.west.ns.exec(["ip", "route", "get", "192.0.2.254", "from", "192.0.1.254"])
+    assert re.search(r"\bmtu 1300\b", route.stdout), route.stdout
+    big = topo.west.ns.exec(["ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1400",
+                             "-I", "192.0.1.254", "192.0.2.254"], check=False)
+    text = big.stdout + big.stderr
+    print(f"{route.stdout}{text}")
+    assert big.returncode != 0 and re.search(r"message too long|mtu[= ]1300", text), text
+    assert "mtu=1300" in text or "mtu 1300" in text, text
+    ok = topo.west.ns.exec(["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s", "1200",
+                            "-I", "192.0.1.254", "192.0.2.254"], check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # east has no mtu=: its route back is the TUN device's 1400
+    back = topo.east.ns.exec(["ip", "route", "get", "192.0.1.254", "from", "192.0.2.254"])
+    assert "mtu 1300" not in back.stdout, back.stdout

@@ -324,7 +324,8 @@ class UserspaceDataplane:
             self._held.add(child.serial)
         for w in self._workers:
             w.send(("add", spec))
-        self._netlink(self._router.add, ("sa", child.serial), child.ts_remote, child.ts_local)
+        self._netlink(self._router.add, ("sa", child.serial), child.ts_remote, child.ts_local,
+                      where.mtu)
         rec = _SaRecord(child, where, slot, time.monotonic())
         assert self._loop is not None
         if lt.soft_seconds:

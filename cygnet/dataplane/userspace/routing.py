@@ -6,6 +6,11 @@ lookup T". Sockets carrying IKE and ESP set SO_MARK M, so they skip the rule
 and leave through the main table; for host-to-host SAs (remote selector = the
 peer's own address) that is what stops the tunnel from swallowing its own
 outer packets.
+
+A conn's `mtu=` goes on its routes (RTAX_MTU), as Libreswan's updown script adds
+`mtu N` to the route it installs: traffic into the tunnel for that conn is sized
+(and refused with "message too long" when DF is set) to N rather than the TUN
+device's MTU.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class Router:
         self.priority = priority
         self._ipr = IPRoute()
         self._routes: Counter[tuple[Network, str | None]] = Counter()
+        self._mtu: dict[tuple[Network, str | None], int | None] = {}  # what each route carries
         self._rules: list[int] = []
         self._owners: dict[object, list[tuple[Network, str | None]]] = {}
         self.index = 0
@@ -89,15 +95,17 @@ class Router:
         return found
 
     def add(self, owner: object, remote: tuple[TrafficSelector, ...],
-            local: tuple[TrafficSelector, ...]) -> None:
-        """Route each remote selector's CIDRs into the link, on behalf of `owner`."""
+            local: tuple[TrafficSelector, ...], mtu: int | None = None) -> None:
+        """Route each remote selector's CIDRs into the link, on behalf of `owner`; with
+        `mtu`, the routes carry that MTU (a route shared by owners carries the latest's)."""
         src = self.local_source(local)
         keys = []
         for ts in remote:
             for net in ts_networks(ts):
                 key = (net, src.get(net.version))
-                if self._routes[key] == 0:
-                    self._route("replace", net, key[1])
+                if self._routes[key] == 0 or self._mtu.get(key) != mtu:
+                    self._route("replace", net, key[1], mtu)
+                    self._mtu[key] = mtu
                 self._routes[key] += 1
                 keys.append(key)
         self._owners.setdefault(owner, []).extend(keys)
@@ -108,12 +116,15 @@ class Router:
             self._routes[key] -= 1
             if self._routes[key] <= 0:
                 del self._routes[key]
+                self._mtu.pop(key, None)
                 self._route("del", key[0], key[1])
 
-    def _route(self, cmd: str, net: Network, src: str | None) -> None:
+    def _route(self, cmd: str, net: Network, src: str | None, mtu: int | None = None) -> None:
         kw: dict = {"dst": str(net), "oif": self.index, "table": self.table}
         if src and cmd != "del":
             kw["prefsrc"] = src
+        if mtu and cmd != "del":
+            kw["metrics"] = {"mtu": mtu}
         if net.version == 6:
             kw["family"] = socket.AF_INET6
         try:
@@ -126,6 +137,7 @@ class Router:
         for net, src in list(self._routes):
             self._route("del", net, src)
         self._routes.clear()
+        self._mtu.clear()
         for fam in self._rules:
             try:
                 self._ipr.rule("del", table=self.table, priority=self.priority, fwmark=self.mark,

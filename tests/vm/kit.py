@@ -116,8 +116,8 @@ def add_subnet_routes(topo) -> None:
     """Routes for the inside subnets, as Libreswan's test hosts have them: a default
     route via the (absent) nic, 192.1.2.254 / 2001:db8:1:2::254. Tunnel-mode XFRM only
     needs *a* route for the inner destination; the SA decides where the packet goes.
-    (Libreswan's _updown.xfrm adds subnet routes via that next hop; Cygnet's XFRM
-    back end adds no routes yet.)"""
+    (Libreswan's _updown.xfrm adds a route only for conns with mtu= or leftsourceip=;
+    Cygnet's XFRM back end, likewise, only for mtu=.)"""
     for name in ("west", "east"):
         if name in topo.hosts:
             ns = topo[name].ns

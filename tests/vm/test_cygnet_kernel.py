@@ -45,6 +45,8 @@ CONNS = {
     "rk": conn("rk", "    esp=aes128-sha2_256\n    ipsec-max-bytes=40000\n    rekeyfuzz=0%\n"),
     "nt": conn("nt", "    esp=aes_gcm128\n    encapsulation=yes\n"),
     "off": conn("off", "    esp=aes_gcm128\n    nic-offload=yes\n"),
+    "mtu": conn("mtu", "    esp=aes_gcm128\n    mtu=1300\n"
+                "    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.2.0/24\n"),
 }
 
 
@@ -195,6 +197,30 @@ def test_nat_t_kernel_udp_encapsulation(pair, up) -> None:
     assert esp_in_udp and not only_esp(lines), lines[:10]
     assert all(b > 0 for b in kernel_sa_bytes(topo.west.ns))
     assert traffic(west)["nt"][0] > 0
+
+
+def test_mtu_route_like_libreswans_updown(pair, up) -> None:
+    """mtu=1300: the route Libreswan's _updown.xfrm adds (`ip route replace 192.0.2.0/24
+    mtu 1300 dev eth1`), capping the XFRM bundle's MTU; it goes with the conn."""
+    west, east, topo = pair
+    out = up("mtu")
+    assert "192.0.1.0/24===192.0.2.0/24" in out, out
+    # the route is added off the daemon's loop (pyroute2 in a thread): wait for it
+    wait_for(lambda: "mtu 1300" in topo.west.ns.ip("route", "show", "192.0.2.0/24").stdout,
+             timeout=30, what="the mtu= route")
+    route = topo.west.ns.ip("route", "get", "192.0.2.254", "from", "192.0.1.254").stdout
+    assert re.search(r"\bmtu 1300\b", route), route
+    shown = topo.west.ns.ip("route", "show", "192.0.2.0/24").stdout
+    assert "dev eth1" in shown and "mtu 1300" in shown, shown
+    big = topo.west.ns.exec(["ping", "-n", "-c", "1", "-W", "2", "-M", "do", "-s", "1400",
+                             "-I", "192.0.1.254", "192.0.2.254"], check=False)
+    text = big.stdout + big.stderr
+    assert big.returncode != 0 and re.search(r"mtu[= ]1[23]\d\d", text), text
+    assert topo.west.ns.exec(["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s", "1200",
+                              "-I", "192.0.1.254", "192.0.2.254"], check=False).returncode == 0
+    west.ipsec("auto", "--delete", "mtu", *west.paths())
+    wait_for(lambda: "192.0.2.0/24" not in topo.west.ns.ip("route", "show").stdout,
+             timeout=10, what="mtu route removed with the conn")
 
 
 del time

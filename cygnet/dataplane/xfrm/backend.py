@@ -38,6 +38,7 @@ from cygnet.dataplane.xfrm.netlink import (
     XfrmSocket,
 )
 from cygnet.dataplane.xfrm.offload import esp_hw_offload
+from cygnet.dataplane.xfrm.routes import MtuRoutes
 from cygnet.ike.events import ChildSaKeys
 from cygnet.ike.iana import EncrId, IntegId, ProtocolId
 from cygnet.ike.natd import Endpoint
@@ -213,6 +214,7 @@ class XfrmDataplane:
         self._expired: set[tuple[int, bool]] = set()
         self._next_reqid = REQID_BASE
         self._bypass: list[PolicyKey] = []
+        self.mtu_routes = MtuRoutes()  # conns with mtu=: routes as Libreswan's updown adds
 
     # ------------------------------------------------------------ life cycle
 
@@ -251,6 +253,7 @@ class XfrmDataplane:
             self._reserved.clear()
             self._cmd.close()
             self._cmd = None
+        self.mtu_routes.close()
         if self._events_sock is not None:
             if self._loop is not None:
                 self._loop.remove_reader(self._events_sock.fileno())
@@ -356,6 +359,8 @@ class XfrmDataplane:
             old.saved_out = (c.out_bytes, c.out_packets)
             self._del_sa(old.remote, old.spi_out, old.mark)
             old.out_installed = False
+        if where.mtu:
+            self.mtu_routes.add(("sa", child.serial), child.ts_remote, where.remote.ip, where.mtu)
 
     def _release_spi(self, dst: IPAddress, spi: int, mark: int | None) -> None:
         """A reserved SPI whose Child SA failed is worthless: leave nothing behind."""
@@ -374,6 +379,7 @@ class XfrmDataplane:
             self._del_sa(st.remote, st.spi_out, st.mark)
         self._spi_owner.pop((st.local, st.spi_in), None)
         self._spi_owner.pop((st.remote, st.spi_out), None)
+        self.mtu_routes.remove(("sa", serial))
         self._expired = {e for e in self._expired if e[0] != serial}
 
     def counters(self, serial: int) -> SaCounters:

@@ -80,10 +80,20 @@ class _WorkerHandle:
         self.loop = asyncio.get_running_loop()
         self.ready = self.loop.create_future()
         self.backlog: deque[bytes] = deque()
+        self.held = 0  # while > 0, commands wait in the backlog (see `hold`)
+
+    def hold(self) -> None:
+        """Keep commands back, in order, until as many `release()`s."""
+        self.held += 1
+
+    def release(self) -> None:
+        self.held -= 1
+        if not self.held and self.backlog and self.sock.fileno() >= 0:
+            self.loop.add_writer(self.sock.fileno(), self._drain)
 
     def send(self, cmd: tuple) -> None:
         msg = pickle.dumps(cmd)
-        if self.backlog:  # keep order behind what is already waiting
+        if self.backlog or self.held:  # keep order behind what is already waiting
             self.backlog.append(msg)
             return
         try:
@@ -95,7 +105,7 @@ class _WorkerHandle:
             log.error("userspace ESP %s worker unreachable: %s", self.role, e)
 
     def _drain(self) -> None:
-        while self.backlog:
+        while self.backlog and not self.held:
             try:
                 self.sock.send(self.backlog[0])
             except BlockingIOError:
@@ -152,6 +162,8 @@ class UserspaceDataplane:
         self._rt_exec: ThreadPoolExecutor | None = None
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._barriers: dict[int, Callable[[], None]] = {}
+        self._next_token = 0
 
     @property
     def ike_socket_mark(self) -> int:
@@ -296,6 +308,9 @@ class UserspaceDataplane:
             self._counters = None
         self._sas.clear()
         self._routes.clear()
+        barriers, self._barriers = self._barriers, {}
+        for cb in barriers.values():
+            cb()
 
     # -- SAs ----------------------------------------------------------------
 
@@ -322,8 +337,17 @@ class UserspaceDataplane:
         )
         if not spec.outbound:
             self._held.add(child.serial)
+        # An SA that takes our outbound traffic at once makes the peer answer on it: the
+        # TX worker gets it only once the RX worker has it (workers take commands between
+        # packet batches, so the TX one may be first). Until then TX keeps the old SA.
+        tx = next((w for w in self._workers if w.role == "tx"), None)
+        gate = spec.outbound and tx is not None
+        if gate:
+            tx.hold()  # type: ignore[union-attr]
         for w in self._workers:
             w.send(("add", spec))
+        if gate:
+            self._after_rx(tx.release)  # type: ignore[union-attr]
         self._netlink(self._router.add, ("sa", child.serial), child.ts_remote, child.ts_local,
                       where.mtu)
         rec = _SaRecord(child, where, slot, time.monotonic())
@@ -333,6 +357,34 @@ class UserspaceDataplane:
         if lt.hard_seconds:
             rec.timers.append(self._loop.call_later(lt.hard_seconds, self._expire, child.serial, True))
         self._sas[child.serial] = rec
+
+    def barrier(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the loop once the RX worker has carried out every command
+        sent so far: a Child SA just installed accepts packets from then on. (Workers take
+        commands between packet batches, so "sent" is not "done" - a peer told about a
+        new SA at once may use it before the worker has it.)"""
+        self._after_rx(callback)
+
+    def _after_rx(self, callback: Callable[[], None], timeout: float = 1.0) -> None:
+        """`callback` once the RX worker answers a ping sent now (or after `timeout`: a
+        stuck worker must not stall the rest), exactly once."""
+        rx = next((w for w in self._workers if w.role == "rx"), None)
+        if rx is None or self._stopping or self._loop is None:
+            callback()
+            return
+        done = False
+
+        def once() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                callback()
+
+        self._next_token += 1
+        token = self._next_token
+        self._barriers[token] = once
+        self._loop.call_later(timeout, lambda: self._barriers.pop(token, once)())
+        rx.send(("ping", token))
 
     def set_outbound(self, serial: int) -> None:
         """Move outbound traffic to an SA installed with `outbound=False` (at the latest
@@ -459,6 +511,10 @@ class UserspaceDataplane:
                 h.ready.set_result(True)
         elif kind == "acquire":
             self.events.on_acquire(ev[1], ev[2], ev[3])
+        elif kind == "pong":
+            cb = self._barriers.pop(ev[1], None)
+            if cb is not None:
+                cb()
         elif kind == "first" and ev[1] in self._held:
             # the peer sends on the new SA, so it has it: our outbound may follow now
             self.set_outbound(ev[1])

@@ -46,6 +46,16 @@ from cygnet.ike.sa import IkeSa, State
 #: peer's Delete of it (data planes that support `install(..., outbound=False)`).
 OUTBOUND_HOLD = 2.0
 
+#: How long a rekeyed (replaced) Child SA keeps accepting inbound packets after its Delete:
+#: the peer's packets sent on it just before it switched are still on the way, or queued
+#: behind the Delete in our data plane (strongSwan: charon.delete_rekeyed_delay, 5 s).
+#: Nothing is sent on it any more.
+REKEYED_INBOUND_GRACE = 2.0
+
+#: The longest we hold IKE datagrams back waiting for the data plane to confirm a Child
+#: SA's inbound half is in place (`barrier`); a stuck data plane must not stall IKE.
+INSTALL_BARRIER_TIMEOUT = 1.0
+
 
 @dataclass
 class Options:
@@ -108,6 +118,9 @@ class Pluto:
         self.sockets = IkeSockets(self._on_datagram, on_error=self._on_net_error)
         self.keeper = Keeper(self)
         self._held: dict[int, int] = {}  # replaced Child SA -> its successor, outbound held
+        self._replaced: dict[int, int] = {}  # rekeyed Child SA -> its successor
+        self._gates = 0  # installs waiting for the data plane's barrier: IKE sends wait too
+        self._deferred: list[SendDatagram] = []
         self._closing = False
         self.children: dict[int, ChildRecord] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -331,16 +344,62 @@ class Pluto:
             self.log.log(f"ERROR: no socket to send from {ev.local} to {ev.remote}")
 
     def apply(self, events: list[Event]) -> None:
-        """Carry out what the engine asked for, in order - except that a rekey's answer
-        leaves before its new Child SA takes over our outbound traffic: the peer can only
-        decrypt with the new SA once it has our answer, so the window in which our packets
-        on the new SA reach a peer that lacks it stays as short as we can make it."""
-        if any(isinstance(ev, InstallChildSa) and ev.replaces is not None for ev in events):
+        """Carry out what the engine asked for, in order.
+
+        A batch that installs a Child SA sends its IKE datagrams (our CREATE_CHILD_SA or
+        IKE_AUTH answer; as rekey initiator, the Delete of the old SA) only once the data
+        plane has the new SA's inbound half in place: they are what makes the peer send
+        on the new SA. A data plane whose workers take commands asynchronously (userspace)
+        says so through `barrier()`; until then every IKE datagram waits, in order.
+
+        Without `barrier()` (XFRM: the install is done when the call returns) a rekey's
+        datagrams leave before its new Child SA takes over our outbound traffic: the peer
+        can only decrypt with the new SA once it has our answer, so the window in which
+        our packets on the new SA reach a peer that lacks it stays as short as we can
+        make it."""
+        installs = any(isinstance(ev, InstallChildSa) for ev in events)
+        barrier = getattr(self.dataplane, "barrier", None) if installs else None
+        if barrier is None and any(isinstance(ev, InstallChildSa) and ev.replaces is not None
+                                   for ev in events):
             events = ([ev for ev in events if isinstance(ev, SendDatagram)]
                       + [ev for ev in events if not isinstance(ev, SendDatagram)])
+        if barrier is not None:
+            self._gates += 1
+        try:
+            self._apply(events)
+        finally:
+            if barrier is not None:
+                self._await_barrier(barrier)
+        self._arm_timer()
+
+    def _await_barrier(self, barrier: Any) -> None:
+        """Open this batch's gate when the data plane confirms (or after a timeout)."""
+        opened = False
+
+        def open_gate() -> None:
+            nonlocal opened
+            if opened:
+                return
+            opened = True
+            self._gates -= 1
+            if not self._gates:
+                deferred, self._deferred = self._deferred, []
+                for ev in deferred:
+                    self._send(ev)
+
+        try:
+            asyncio.get_running_loop().call_later(INSTALL_BARRIER_TIMEOUT, open_gate)
+            barrier(open_gate)
+        except RuntimeError:  # no loop (a test driving apply() directly): nothing to wait for
+            open_gate()
+
+    def _apply(self, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, SendDatagram):
-                self._send(ev)
+                if self._gates:
+                    self._deferred.append(ev)
+                else:
+                    self._send(ev)
             elif isinstance(ev, LogLine):
                 self.log.log(ev.text, ev.rc)
             elif isinstance(ev, InstallChildSa):
@@ -357,7 +416,6 @@ class Pluto:
                 for w in list(self._waiters):
                     if ev.ike_serial in w.ike_serials:
                         self._finish_waiter(w, 36)
-        self._arm_timer()
 
     def _sa_of_child(self, serial: int) -> IkeSa | None:
         assert self.engine is not None
@@ -406,6 +464,8 @@ class Pluto:
             sa.local, sa.remote, str(sa.peer_id) if sa.peer_id else "", child.mode,
             props.describe(sa.children[child.serial].proposal, "esp"),
         )
+        if ev.replaces is not None:
+            self._replaced[ev.replaces] = child.serial
         if conn is not None:
             conn.newest_child = child.serial
             conn.children.add(child.serial)
@@ -460,8 +520,21 @@ class Pluto:
             conn = self.conns.conns.get(rec.conn)
             if conn is not None:
                 conn.children.discard(ev.serial)
-        if self.dataplane is not None:
-            self.dataplane.remove(ev.serial)
+        if self.dataplane is None:
+            return
+        if self._replaced.pop(ev.serial, None) is not None and not self._closing:
+            # rekeyed: outbound already left it; its inbound half stays a moment longer
+            try:
+                asyncio.get_running_loop().call_later(REKEYED_INBOUND_GRACE,
+                                                      self._remove_rekeyed, ev.serial)
+                return
+            except RuntimeError:  # no loop (tests driving the daemon directly)
+                pass
+        self.dataplane.remove(ev.serial)
+
+    def _remove_rekeyed(self, serial: int) -> None:
+        if self.dataplane is not None and serial not in self.children:
+            self.dataplane.remove(serial)
 
     def _ike_up(self, ev: IkeSaEstablished) -> None:
         assert self.engine is not None

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from cygnet.daemon import pluto as pluto_mod
 from cygnet.daemon.keeper import NO_LIMIT, child_lifetime, rekey_margin, soft_limit
 from cygnet.daemon.log import PlutoLog
 from cygnet.daemon.pluto import Options, Pluto
@@ -88,7 +89,10 @@ class PlainPlane(HoldingPlane):
 
 
 @pytest.mark.parametrize("plane_holds", [True, False])
-def test_rekey_responder_holds_outbound_until_the_old_sa_is_deleted(plane_holds: bool) -> None:
+def test_rekey_responder_holds_outbound_until_the_old_sa_is_deleted(plane_holds: bool,
+                                                                   monkeypatch) -> None:
+    """...and the old SA, once deleted, keeps its inbound half for a grace period."""
+    monkeypatch.setattr(pluto_mod, "REKEYED_INBOUND_GRACE", 0.05)
     wire, west = pair(policy("west"), policy("east"))
     wire.run()
     serial = next(iter(west.children))
@@ -110,12 +114,16 @@ def test_rekey_responder_holds_outbound_until_the_old_sa_is_deleted(plane_holds:
                 p._install(ev)
             elif isinstance(ev, DeleteChildSa):
                 p._remove_child(ev)
+        plane.calls.append(("deleted",))
+        await asyncio.sleep(0.2)
         return plane.calls
 
     calls = asyncio.run(replay())
     installs = [c for c in calls if c[0] == "install"]
     assert installs[0][2] is None and installs[0][3] is True  # IKE_AUTH's Child SA
     new, old = installs[1][1], installs[1][2]
+    # removed only after the grace period, not at the Delete
+    assert calls.index(("deleted",)) < calls.index(("remove", old))
     if plane_holds:
         assert installs[1][3] is False
         assert calls.index(("set_outbound", new)) < calls.index(("remove", old))

@@ -129,3 +129,41 @@ def test_rekey_responder_holds_outbound_until_the_old_sa_is_deleted(plane_holds:
         assert calls.index(("set_outbound", new)) < calls.index(("remove", old))
     else:
         assert installs[1][3] is True and ("set_outbound", new) not in calls
+
+
+class BarrierPlane(HoldingPlane):
+    """A data plane whose workers confirm commands later (userspace ESP's `barrier`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list = []
+
+    def barrier(self, callback) -> None:
+        self.calls.append(("barrier",))
+        self.waiting.append(callback)
+
+
+def test_ike_datagrams_of_an_install_wait_for_the_data_plane() -> None:
+    """The answer (or Delete) that makes the peer use a new Child SA leaves only once the
+    data plane confirms the SA is in place; later datagrams queue behind it, in order."""
+    from cygnet.ike.events import SendDatagram
+    from cygnet.ike.natd import Endpoint
+
+    async def run() -> list[tuple]:
+        p = Pluto(Options(), PlutoLog(use_syslog=False))
+        p.engine = SimpleNamespace(sas={}, get_timer=lambda: None)  # type: ignore[assignment]
+        plane = BarrierPlane()
+        p.dataplane = plane  # type: ignore[assignment]
+        p._send = lambda ev: plane.calls.append(("send", ev.data))  # type: ignore[method-assign]
+        a, b = Endpoint.parse("192.1.2.23", 500), Endpoint.parse("192.1.2.45", 500)
+        child = SimpleNamespace(serial=3)
+        p.apply([InstallChildSa(child, replaces=2, responder=True),  # type: ignore[arg-type]
+                 SendDatagram(b"answer", a, b)])
+        p.apply([SendDatagram(b"later", a, b)])
+        assert ("send", b"answer") not in plane.calls
+        plane.waiting.pop()()
+        p.apply([SendDatagram(b"after", a, b)])
+        return plane.calls
+
+    calls = asyncio.run(run())
+    assert calls == [("barrier",), ("send", b"answer"), ("send", b"later"), ("send", b"after")]

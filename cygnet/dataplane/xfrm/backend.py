@@ -190,6 +190,9 @@ class _Child:
     out_installed: bool = True
     keys: list[PolicyKey] = field(default_factory=list)
     saved_out: tuple[int, int] = (0, 0)  # outbound bytes/packets when the SA was retired
+    offload: NicOffload | None = None
+    replaces: int | None = None
+    held_out: SaSpec | None = None  # outbound SA waiting for `set_outbound`
 
 
 class XfrmDataplane:
@@ -312,10 +315,19 @@ class XfrmDataplane:
         *,
         priority: int | None = None,
         offload: NicOffload | None = None,
+        outbound: bool = True,
     ) -> None:
-        """Add both SAs then the policies; on any refusal undo everything and raise `XfrmError`."""
+        """Add both SAs then the policies; on any refusal undo everything and raise `XfrmError`.
+
+        With `replaces` and `outbound=False` (we answered a rekey) only the inbound SA goes
+        in: the old outbound SA keeps carrying traffic until `set_outbound`, because the
+        peer installs the new inbound SA only once our answer reaches it.
+        """
         old = self._children.get(replaces) if replaces is not None else None
         reqid = old.reqid if old is not None else self.new_reqid()
+        if offload is None and old is not None:
+            offload = old.offload
+        hold = old is not None and old.out_installed and not outbound
         try:
             out_spec, in_spec = self.sa_specs(child, where, reqid, offload or self.nic_offload)
             policies = self.policy_specs(
@@ -332,10 +344,15 @@ class XfrmDataplane:
             in_spec.spi,
             out_spec.spi,
             in_spec.mark,
+            offload=offload,
+            replaces=replaces,
         )
         added: list[SaSpec] = []
         try:
             for spec, inbound in ((out_spec, False), (in_spec, True)):
+                if hold and not inbound:
+                    st.held_out, st.out_installed = spec, False
+                    continue
                 replace = inbound and (spec.dst, spec.spi) in self._reserved
                 self._add_sa(spec, replace, offload or self.nic_offload)
                 added.append(spec)
@@ -352,15 +369,37 @@ class XfrmDataplane:
         self._children[child.serial] = st
         self._spi_owner[(st.local, st.spi_in)] = child.serial
         self._spi_owner[(st.remote, st.spi_out)] = child.serial
-        if old is not None and old.out_installed:
-            # Make-before-break: the new outbound SA carries traffic from now on
-            # (the kernel would pick the newer SA only at 1 s add_time resolution).
-            c = self.counters(old.serial)
-            old.saved_out = (c.out_bytes, c.out_packets)
-            self._del_sa(old.remote, old.spi_out, old.mark)
-            old.out_installed = False
+        if old is not None and not hold:
+            self._retire_outbound(old)
         if where.mtu:
             self.mtu_routes.add(("sa", child.serial), child.ts_remote, where.remote.ip, where.mtu)
+
+    def _retire_outbound(self, old: _Child) -> None:
+        """Make-before-break: the new outbound SA carries traffic from now on (with both
+        in, the kernel would pick the newer SA only at 1 s add_time resolution)."""
+        if not old.out_installed:
+            return
+        c = self.counters(old.serial)
+        old.saved_out = (c.out_bytes, c.out_packets)
+        self._del_sa(old.remote, old.spi_out, old.mark)
+        old.out_installed = False
+
+    def set_outbound(self, serial: int) -> None:
+        """Outbound traffic moves to a Child SA installed with `outbound=False` (the peer
+        deleted the old SA, or the daemon stopped waiting)."""
+        st = self._children.get(serial)
+        if st is None or st.held_out is None:
+            return
+        spec, st.held_out = st.held_out, None
+        try:
+            self._add_sa(spec, False, st.offload or self.nic_offload)
+        except (XfrmError, XfrmUnsupported) as e:
+            log.warning("outbound SA for #%d: %s", serial, e)
+            return  # the old outbound SA, if still there, goes on carrying traffic
+        st.out_installed = True
+        old = self._children.get(st.replaces) if st.replaces is not None else None
+        if old is not None:
+            self._retire_outbound(old)
 
     def _release_spi(self, dst: IPAddress, spi: int, mark: int | None) -> None:
         """A reserved SPI whose Child SA failed is worthless: leave nothing behind."""

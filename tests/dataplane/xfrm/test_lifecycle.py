@@ -93,6 +93,36 @@ def test_make_before_break(dp) -> None:
     assert fake.take() == ["DELPOLICY", "DELPOLICY", "DELPOLICY", "DELSA", "DELSA"]
 
 
+def test_rekey_responder_holds_outbound_until_set_outbound(dp) -> None:
+    """We answered a rekey: the old outbound SA stays until the peer has the new one."""
+    d, fake = dp
+    d.install(child_sa(serial=2, spi_in=0x1001, spi_out=0x2001), placement())
+    fake.take()
+    d.install(child_sa(serial=3, spi_in=0x1002, spi_out=0x2002), placement(), replaces=2,
+              outbound=False)
+    assert fake.take() == ["NEWSA", "UPDPOLICY", "UPDPOLICY", "UPDPOLICY"]  # inbound only
+    d.set_outbound(3)
+    log = list(fake.log)
+    assert fake.take() == ["NEWSA", "DELSA"]  # new outbound in, then the old one out
+    assert log[0][1] == "esp.2002@192.1.2.23" and log[-1][1] == "esp.2001@192.1.2.23", log
+    d.set_outbound(3)  # idempotent
+    assert fake.take() == []
+    d.remove(2)
+    assert fake.take() == ["DELSA"]
+
+
+def test_held_outbound_dropped_with_its_sa(dp) -> None:
+    d, fake = dp
+    d.install(child_sa(serial=2, spi_in=0x1001, spi_out=0x2001), placement())
+    d.install(child_sa(serial=3, spi_in=0x1002, spi_out=0x2002), placement(), replaces=2,
+              outbound=False)
+    fake.take()
+    d.remove(3)  # never switched: only its inbound SA existed
+    assert fake.take() == ["DELSA"]
+    d.set_outbound(3)
+    assert fake.take() == []
+
+
 def test_trap_returns_when_last_sa_goes(dp) -> None:
     d, fake = dp
     d.route(1, host_ts(WEST), host_ts(EAST))

@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 
-def check_no_loss(result, node: CygnetNode) -> None:
+def check_no_loss(result, node: CygnetNode, note: str = "") -> None:
     """Rekeys lose no ping. Make-before-break, with no window on either side: the new
     SA accepts packets before the peer hears of it (the daemon sends its CREATE_CHILD_SA
     answer, or as initiator the Delete of the old SA, only once the data plane's RX
@@ -45,7 +45,7 @@ def check_no_loss(result, node: CygnetNode) -> None:
     Delete (packets sent just before the peer switched are still on the way)."""
     print(f"pings: {result.sent} sent, {result.lost} lost across rekeys")
     assert not result.lost, (f"{result.lost} of {result.sent} pings lost across rekeys: "
-                             f"icmp_seq {result.missing}")
+                             f"icmp_seq {result.missing}{note}")
 
 
 def _rekey_children(west: CygnetNode, east: CygnetNode, conn: str, n_child: int,

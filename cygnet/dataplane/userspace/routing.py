@@ -69,6 +69,7 @@ class Router:
     def add_rules(self) -> None:
         for fam in (socket.AF_INET, socket.AF_INET6):
             try:
+                self._drop_stale_rules(fam)
                 self._ipr.rule("add", table=self.table, priority=self.priority, fwmark=self.mark,
                                fwmask=0xFFFFFFFF, flags=FIB_RULE_INVERT, family=fam)
                 self._rules.append(fam)
@@ -76,6 +77,17 @@ class Router:
                 if fam == socket.AF_INET:
                     raise
                 log.debug("no IPv6 policy rule: %s", e)
+
+    def _drop_stale_rules(self, fam: int) -> None:
+        """Our rule left behind by a data plane that was killed (SIGKILL, OOM): its TUN
+        and routes went with the process, the rule did not. Same table and priority
+        means it was ours; a second copy would only grow the rule list on every crash."""
+        for r in self._ipr.get_rules(family=fam):
+            if r.get_attr("FRA_TABLE") == self.table and r.get_attr("FRA_PRIORITY") == self.priority:
+                log.info("removing a stale policy rule for table %d (a previous data plane "
+                         "did not shut down)", self.table)
+                self._ipr.rule("del", table=self.table, priority=self.priority, fwmark=self.mark,
+                               fwmask=0xFFFFFFFF, flags=FIB_RULE_INVERT, family=fam)
 
     def local_source(self, local: tuple[TrafficSelector, ...]) -> dict[int, str]:
         """A local address inside our selectors per family: the routes' preferred source,

@@ -63,3 +63,34 @@ def test_a_changed_mtu_replaces_the_shared_route(router) -> None:
     r.add(("sa", 2), EASTNET, WESTNET, 1300)
     r.add(("sa", 3), EASTNET, WESTNET, 1300)
     assert [kw.get("metrics") for _, kw in fake.calls] == [None, {"mtu": 1300}]
+
+
+def test_a_killed_planes_rule_is_replaced_not_doubled(tmp_path) -> None:
+    """A real kernel, in a throw-away namespace: two Routers in a row (the first never
+    cleans up, like a SIGKILLed data plane) leave exactly one rule per family."""
+    import subprocess
+    import sys
+    import uuid
+
+    from cygnet.lab.netns import is_root, netns_available
+
+    if not (is_root() and netns_available()):
+        pytest.skip("needs root and netns")
+    ns = f"cyg-rt-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        code = (
+            "import socket\n"
+            "from cygnet.dataplane.userspace.routing import Router\n"
+            "for _ in range(2):\n"
+            "    r = Router('lo', 4500, 0x4359, 220)\n"
+            "    r.add_rules()\n"  # and never remove_rules(): killed
+        )
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", code], check=True,
+                       cwd=tmp_path)
+        for fam in ("-4", "-6"):
+            out = subprocess.run(["ip", "-n", ns, fam, "rule", "show", "table", "4500"],
+                                 capture_output=True, text=True, check=True).stdout
+            assert out.count("lookup 4500") == 1, out
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)

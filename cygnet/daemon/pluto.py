@@ -352,17 +352,21 @@ class Pluto:
         on the new SA. A data plane whose workers take commands asynchronously (userspace)
         says so through `barrier()`; until then every IKE datagram waits, in order.
 
-        Without `barrier()` (XFRM: the install is done when the call returns) a rekey's
-        datagrams leave before its new Child SA takes over our outbound traffic: the peer
-        can only decrypt with the new SA once it has our answer, so the window in which
-        our packets on the new SA reach a peer that lacks it stays as short as we can
-        make it."""
+        Without `barrier()` (XFRM) the install is done when the call returns: the batch's
+        installs go first, then its datagrams. Only a data plane that can neither confirm
+        nor hold a rekey's outbound (`install(..., outbound=False)`) sends a rekey's
+        datagrams first: there the new SA takes our outbound traffic at once, and the
+        peer can only decrypt it once it has our answer."""
         installs = any(isinstance(ev, InstallChildSa) for ev in events)
         barrier = getattr(self.dataplane, "barrier", None) if installs else None
-        if barrier is None and any(isinstance(ev, InstallChildSa) and ev.replaces is not None
-                                   for ev in events):
-            events = ([ev for ev in events if isinstance(ev, SendDatagram)]
-                      + [ev for ev in events if not isinstance(ev, SendDatagram)])
+        if barrier is None and installs:
+            sends = [ev for ev in events if isinstance(ev, SendDatagram)]
+            rest = [ev for ev in events if not isinstance(ev, SendDatagram)]
+            if self._can_defer_outbound():
+                events = rest + sends
+            elif any(isinstance(ev, InstallChildSa) and ev.replaces is not None
+                     for ev in events):
+                events = sends + rest
         if barrier is not None:
             self._gates += 1
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,12 +42,18 @@ class Pinger:
         if ":" in dst:
             cmd.append("-6")
         self.interval = interval
-        self.proc = subprocess.Popen(ns.argv([*cmd, dst]), stdout=subprocess.PIPE,
+        # a file, not a pipe: nobody reads until stop(), and a full pipe (~1000 lines)
+        # would block ping - it would stop sending and its last requests look lost
+        self.out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(ns.argv([*cmd, dst]), stdout=self.out,
                                      stderr=subprocess.STDOUT, text=True)
 
     def stop(self) -> PingResult:
         self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=10)
+        self.proc.wait(timeout=10)
+        self.out.seek(0)
+        out = self.out.read()
+        self.out.close()
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert m, out[-2000:]
         sent = int(m.group(1))
@@ -60,14 +67,14 @@ class Iperf:
     """An iperf3 TCP stream (rate-limited: two shared cores) through the tunnel."""
 
     def __init__(self, server_ns: Namespace, client_ns: Namespace, dst: str,
-                 seconds: int = 120, rate: str = "5M") -> None:
+                 seconds: int = 900, rate: str = "5M") -> None:
         self.server = subprocess.Popen(server_ns.argv(["iperf3", "-s", "-1"]),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         self.client = subprocess.Popen(
             client_ns.argv(["iperf3", "-c", dst, "-t", str(seconds), "-b", rate, "-i", "0",
                             "--connect-timeout", "3000"]),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # -i 0: one report
 
     def stop(self) -> str:
         self.client.send_signal(signal.SIGINT)
@@ -132,15 +139,9 @@ def kill_node(node: CygnetNode) -> None:
 
 
 def restart_node(node: CygnetNode, *conns: str) -> None:
-    """Start a killed node again. A SIGKILLed userspace data plane leaves its policy rules
-    behind (its Router does not clean up stale ones yet), so remove them first."""
+    """Start a killed node again (its stale policy rule is the data plane's to replace)."""
     with __import__("contextlib").suppress(FileNotFoundError):
         node.ctl.unlink()
-    for fam in ("-4", "-6"):
-        for _ in range(4):
-            if node.ns.exec(["ip", fam, "rule", "del", "table", "4500"],
-                            check=False).returncode != 0:
-                break
     node.start()
     for c in conns:
         node.add(c)

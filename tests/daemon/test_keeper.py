@@ -167,3 +167,27 @@ def test_ike_datagrams_of_an_install_wait_for_the_data_plane() -> None:
 
     calls = asyncio.run(run())
     assert calls == [("barrier",), ("send", b"answer"), ("send", b"later"), ("send", b"after")]
+
+
+@pytest.mark.parametrize("plane_holds", [True, False])
+def test_without_a_barrier_installs_go_before_the_datagrams_when_outbound_can_wait(
+        plane_holds: bool) -> None:
+    """XFRM installs synchronously and holds a rekey responder's outbound: our answer (or,
+    as initiator, the Delete) leaves after the new SA is in. A plane that switches outbound
+    at install sends first, so the peer has the SA before our traffic uses it."""
+    from cygnet.ike.events import SendDatagram
+    from cygnet.ike.natd import Endpoint
+
+    p = Pluto(Options(), PlutoLog(use_syslog=False))
+    plane = HoldingPlane() if plane_holds else PlainPlane()
+    p.dataplane = plane  # type: ignore[assignment]
+    p._install = lambda ev: plane.calls.append(("install", ev.child.serial))  # type: ignore[method-assign]
+    p._send = lambda ev: plane.calls.append(("send", ev.data))  # type: ignore[method-assign]
+    p._arm_timer = lambda: None  # type: ignore[method-assign]
+    a, b = Endpoint.parse("192.1.2.23", 500), Endpoint.parse("192.1.2.45", 500)
+    p.apply([SendDatagram(b"delete-old", a, b),
+             InstallChildSa(SimpleNamespace(serial=3), replaces=2)])  # type: ignore[arg-type]
+    if plane_holds:
+        assert plane.calls == [("install", 3), ("send", b"delete-old")]
+    else:
+        assert plane.calls == [("send", b"delete-old"), ("install", 3)]

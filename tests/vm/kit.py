@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cygnet.lab.netns import Namespace, wait_for
+from cygnet.lab.netns import Lab, Namespace, wait_for
 from cygnet.lab.node import CygnetNode
+from cygnet.lab.topology import build_topology
 
 PSK = "a-test-secret-that-is-long-enough-for-fips"
 SECRET = f'@west @east : PSK "{PSK}"\n'
@@ -110,6 +111,24 @@ def iperf(client_ns: Namespace, server_ns: Namespace, server_addr: str, seconds:
 def node_pair(topo, tmp: Path, protostack: str = "xfrm") -> tuple[CygnetNode, CygnetNode]:
     return (CygnetNode(topo.west.ns, tmp / "west", protostack=protostack),
             CygnetNode(topo.east.ns, tmp / "east", protostack=protostack))
+
+
+@contextmanager
+def kernel_pair(tmp: Path, conn_text: str) -> Iterator[tuple]:
+    """A west/east lab with a pluto each (XFRM), `conn_text` loaded: (west, east, topo).
+    Each pluto's log tail is printed when the block ends (pytest shows it on failure)."""
+    with Lab(tmp / "lab") as lab:
+        topo = build_topology(lab, ["west", "east"])
+        add_subnet_routes(topo)
+        west, east = node_pair(topo, tmp)
+        try:
+            start_pair(west, east, conn_text)
+            yield west, east, topo
+        finally:
+            for n in (west, east):
+                n.stop()
+            for n in (west, east):
+                print(f"===== pluto {n.ns.role} =====\n{n.log()[-6000:]}")
 
 
 def add_subnet_routes(topo) -> None:

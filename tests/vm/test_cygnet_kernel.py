@@ -13,17 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from cygnet.lab.netns import Lab, wait_for
-from cygnet.lab.topology import build_topology
+from cygnet.lab.netns import wait_for
 from tests.vm.kit import (
-    add_subnet_routes,
     capture,
     conn,
     iperf,
+    kernel_pair,
     kernel_sa_bytes,
-    node_pair,
     only_esp,
-    start_pair,
     traffic,
     xfrm,
 )
@@ -53,18 +50,8 @@ CONNS = {
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> Iterator[tuple]:
     tmp = tmp_path_factory.mktemp("cygnet-kernel")
-    with Lab(tmp / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
-        add_subnet_routes(topo)
-        west, east = node_pair(topo, tmp)
-        try:
-            start_pair(west, east, "\n".join(CONNS.values()).replace("    auto=ondemand\n", ""))
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
-            for n in (west, east):
-                print(f"===== pluto {n.ns.role} =====\n{n.log()[-6000:]}")
+    with kernel_pair(tmp, "\n".join(CONNS.values()).replace("    auto=ondemand\n", "")) as p:
+        yield p
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from cygnet.lab.netns import Lab
-from cygnet.lab.topology import build_topology
 from tests.daemon.keepup import (
     Iperf,
     Pinger,
@@ -22,15 +20,7 @@ from tests.daemon.keepup import (
     wait,
 )
 from tests.daemon.test_netns_keepup import _rekey_children
-from tests.vm.kit import (
-    add_subnet_routes,
-    capture,
-    conn,
-    kernel_sa_bytes,
-    node_pair,
-    start_pair,
-    traffic,
-)
+from tests.vm.kit import capture, conn, kernel_pair, kernel_sa_bytes, traffic
 
 DPD = "    dpddelay=1\n    dpdtimeout=2\n    retransmit-timeout=3\n"
 CONNS = (conn("ku", "    esp=aes_gcm128\n")
@@ -39,18 +29,8 @@ CONNS = (conn("ku", "    esp=aes_gcm128\n")
 
 @pytest.fixture
 def pair(tmp_path) -> Iterator[tuple]:
-    with Lab(tmp_path / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
-        add_subnet_routes(topo)
-        west, east = node_pair(topo, tmp_path)
-        try:
-            start_pair(west, east, CONNS)
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
-            for n in (west, east):
-                print(f"===== pluto {n.ns.role} =====\n{n.log()[-6000:]}")
+    with kernel_pair(tmp_path, CONNS) as p:
+        yield p
 
 
 def test_rekeys_under_ping_and_iperf_lose_nothing(pair) -> None:

@@ -759,9 +759,17 @@ class Pluto:
         conn = self.conns.conns.get(name)
         if conn is None or self.dataplane is None:
             return
+        mtu = int(conn.spec.mtu) if conn.spec.mtu else None
+        try:
+            peer = None if conn.remote_is_any else conn.remote_endpoint().ip
+        except ValueError:  # a DNS name: no next hop to look up before it resolves
+            peer = None
         for lts in conn.policy.local_ts:
             for rts in conn.policy.remote_ts:
-                self.dataplane.route(conn.serial, lts, rts)
+                if mtu:
+                    self.dataplane.route(conn.serial, lts, rts, mtu=mtu, peer=peer)
+                else:
+                    self.dataplane.route(conn.serial, lts, rts)
         conn.routed = True
 
     def unroute_conn(self, name: str) -> None:

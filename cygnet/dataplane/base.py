@@ -15,7 +15,7 @@ from typing import Protocol
 
 from cygnet.ike.events import ChildSaKeys
 from cygnet.ike.natd import Endpoint
-from cygnet.ike.payloads import TrafficSelector
+from cygnet.ike.payloads import IPAddress, TrafficSelector
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +96,12 @@ class Dataplane(Protocol):
     def counters(self, serial: int) -> SaCounters:
         """Current counters of a Child SA (zeros if unknown)."""
 
-    def route(self, route_id: int, local: TrafficSelector, remote: TrafficSelector) -> None:
-        """An on-demand ("trap") policy: matching traffic raises `on_acquire` (auto=ondemand/route)."""
+    def route(self, route_id: int, local: TrafficSelector, remote: TrafficSelector, *,
+              mtu: int | None = None, peer: IPAddress | None = None) -> None:
+        """An on-demand ("trap") policy: matching traffic raises `on_acquire` (auto=ondemand/route).
+
+        With `mtu` (the conn's `mtu=`), the route into the tunnel carries it from the start,
+        as Libreswan's updown adds it on route; `peer` is the remote host (its next hop)."""
 
     def unroute(self, route_id: int) -> None:
         """Remove an on-demand policy."""

@@ -38,6 +38,8 @@ CASES = {
     # Libreswan's mtu= goes on the route it installs for the remote subnet (west only)
     "mtu": ("    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.2.0/24\n    mtu=1300\n",
             "    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.2.0/24\n"),
+    # the same on a routed (trap) conn: the route is there before any SA
+    "mtur": ("    leftsubnet=192.0.1.0/24\n    rightsubnet=192.0.3.0/24\n    mtu=1280\n", ""),
 }
 
 
@@ -176,6 +178,23 @@ def test_mtu_too_big_packets_fail_loudly(pair) -> None:
     ok = topo.west.ns.exec(["ping", "-n", "-c", "2", "-W", "2", "-M", "do", "-s", str(fits),
                             "192.1.2.23"], check=False)
     assert ok.returncode == 0, ok.stdout
+
+
+def test_routed_conn_has_its_mtu_before_any_sa(pair) -> None:
+    """`ipsec auto --route` of a conn with mtu=: Libreswan's updown adds the route (with
+    mtu) when the conn is routed, so it applies to the very first packet."""
+    west, _, topo = pair
+
+    def route() -> str:
+        return topo.west.ns.exec(["ip", "route", "get", "192.0.3.1", "from", "192.0.1.254"],
+                                 check=False).stdout
+
+    assert "mtu 1280" not in route()
+    west.ipsec("auto", "--route", "mtur", *west.paths())
+    # the data plane's netlink work runs on its own thread: give it a moment
+    wait(lambda: re.search(r"\bmtu 1280\b", route()), 5, "the routed conn's mtu route")
+    west.ipsec("auto", "--unroute", "mtur", *west.paths())
+    wait(lambda: "mtu 1280" not in route(), 5, "the route gone with the trap")
 
 
 def test_conn_mtu_goes_on_the_tunnel_route(pair) -> None:

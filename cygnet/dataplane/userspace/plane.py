@@ -46,7 +46,7 @@ from cygnet.dataplane.userspace.worker import (
 )
 from cygnet.ike.events import ChildSaKeys
 from cygnet.ike.natd import Endpoint
-from cygnet.ike.payloads import TrafficSelector
+from cygnet.ike.payloads import IPAddress, TrafficSelector
 
 __all__ = ["UserspaceDataplane"]
 
@@ -429,12 +429,13 @@ class UserspaceDataplane:
 
     # -- on-demand ----------------------------------------------------------
 
-    def route(self, route_id: int, local: TrafficSelector, remote: TrafficSelector) -> None:
+    def route(self, route_id: int, local: TrafficSelector, remote: TrafficSelector, *,
+              mtu: int | None = None, peer: IPAddress | None = None) -> None:
         if route_id in self._routes:
             self.unroute(route_id)
         trap = TrapSpec(route_id, (local,), (remote,))
         assert self._router is not None
-        self._netlink(self._router.add, ("trap", route_id), (remote,), (local,))
+        self._netlink(self._router.add, ("trap", route_id), (remote,), (local,), mtu)
         self._routes[route_id] = trap
         for w in self._workers:
             if w.role == "tx":

@@ -450,8 +450,11 @@ class XfrmDataplane:
         *,
         priority: int | None = None,
         mark: int | None = None,
+        mtu: int | None = None,
+        peer: IPAddress | None = None,
     ) -> None:
-        """A %trap: outbound policy, template ``esp reqid 0 transport`` (as pluto 4.10)."""
+        """A %trap: outbound policy, template ``esp reqid 0 transport`` (as pluto 4.10);
+        with `mtu=` and a known peer also _updown.xfrm's route (see `routes`)."""
         keys: list[PolicyKey] = []
         m = (mark, 0xFFFFFFFF) if mark is not None else None
         try:
@@ -468,8 +471,11 @@ class XfrmDataplane:
             self.unroute(route_id)
             raise
         self._routes[route_id] = keys
+        if mtu and peer is not None:
+            self.mtu_routes.add(("trap", route_id), (remote,), peer, mtu)
 
     def unroute(self, route_id: int) -> None:
+        self.mtu_routes.remove(("trap", route_id))
         for key in self._routes.pop(route_id, []):
             pol = self._policies.get(key)
             if pol is None or pol.route_id != route_id:

@@ -97,6 +97,30 @@ def test_install_with_mtu_queues_the_route_and_close_removes_it() -> None:
     assert [c for c, _ in fake.calls] == ["get", "replace", "del"]
 
 
+def test_a_routed_conn_gets_its_mtu_route_before_any_sa() -> None:
+    """auto=route: _updown.xfrm's route-client adds the route (with mtu) at route time;
+    the SA that comes later shares it, unroute takes it away with the last owner."""
+    d = XfrmDataplane(ipv6_nd_bypass=False)
+    d._cmd = FakeSocket()  # type: ignore[assignment]
+    fake = FakeIPRoute()
+    d.mtu_routes = MtuRoutes(lambda: fake)
+    d.route(7, host_ts(ip_address("192.1.2.45")), host_ts(EAST), mtu=1300, peer=EAST)
+    d.install(child_sa(serial=2, spi_in=0x1001, spi_out=0x2001), placement(mtu=1300))
+    d.unroute(7)
+    d.remove(2)
+    d.close()
+    assert [c for c, _ in fake.calls] == ["get", "replace", "del"]
+    assert fake.calls[1][1]["metrics"] == {"mtu": 1300}
+
+
+def test_a_routed_conn_without_mtu_or_peer_adds_no_route() -> None:
+    d = XfrmDataplane(ipv6_nd_bypass=False)
+    d._cmd = FakeSocket()  # type: ignore[assignment]
+    d.route(7, host_ts(ip_address("192.1.2.45")), host_ts(EAST))
+    d.route(8, host_ts(ip_address("192.1.2.45")), host_ts(EAST), mtu=1300, peer=None)
+    assert d.mtu_routes._exec is None
+
+
 @pytest.mark.netns
 def test_mtu_route_in_the_kernel() -> None:
     """`ip route get` to the remote client shows the mtu and the way to the peer."""

@@ -102,6 +102,45 @@ def test_unknown_spi_replay_keepalive_and_ike(h: Harness) -> None:
     assert b"ike!" * 8 in events[1][1]
 
 
+def gro(h: Harness, wires: list[bytes]) -> None:
+    """One UDP GRO read: the datagrams back to back, all as long as the first but the last."""
+    h.rx.gro_batch(b"".join(wires), len(wires[0]), [], ("192.1.2.45", 4500), h.udp, True)
+    if h.rx.pending:
+        h.rx.write_pending()
+    h.rx.flush()
+
+
+def drain(h: Harness) -> bytes:
+    out = b""
+    while (d := h.delivered()):  # a pipe, not a TUN: writes may arrive merged
+        out += d
+    return out
+
+
+def test_gro_read_delivers_a_run_and_counts_its_drops(h: Harness) -> None:
+    pkts = [seg("192.0.1.1", f"192.0.2.{7 + i}", 60) for i in range(3)]
+    w0, w1, w2 = (h.out.encode(p, 4) for p in pkts)
+    forged = bytearray(h.out.encode(pkts[0], 4))
+    forged[-1] ^= 1
+    unknown = b"\x99\x99\x99\x99" + w0[4:]  # another SA's packet in the middle of the read
+    off_policy = h.out.encode(seg("10.9.9.9", "192.0.2.7", 60), 4)
+    gro(h, [w0, bytes(forged), unknown, w1, off_policy, w2])
+    assert drain(h) == b"".join(pkts)
+    s = h.stat()
+    assert (s["XfrmInStateProtoError"], s["XfrmInNoStates"], s["XfrmInTmplMismatch"]) == (
+        1, 1, 1), s
+    assert h.cb.slot(0)[shm.IN_PACKETS] == 3
+
+
+def test_gro_read_respects_a_hard_packet_limit(h: Harness) -> None:
+    h.rx.sas[1].limit_packets = 2
+    pkt = seg("192.0.1.1", "192.0.2.7")
+    gro(h, [h.out.encode(pkt, 4) for _ in range(4)])
+    assert drain(h) == pkt * 2
+    assert h.cb.slot(0)[shm.IN_PACKETS] == 2
+    assert h.stat()["XfrmInStateExpired"] == 2
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=300), st.integers(0, 80), st.binary(min_size=1, max_size=3))
 def test_fuzz_rx_path_only_counts(h: Harness, data: bytes, pos: int, junk: bytes) -> None:

@@ -126,7 +126,9 @@ say "§4.3 step 6: ipsec auto --up mytunnel"
 on west ipsec auto --up mytunnel --config "$LAB/west/ipsec.conf" $(C west)
 
 say "Traffic through the tunnel, and what the wire sees (tcpdump on west's link)"
-ip netns exec "$W" timeout 4 tcpdump -n -l -i cyg-w0 -c 6 2>/dev/null > "$LAB/wire.txt" &
+# everything between the two hosts (IPv6 link housekeeping - MLD, ND - is not theirs)
+ip netns exec "$W" timeout 4 tcpdump -n -l -i cyg-w0 -c 6 'ip and host 192.1.2.45' \
+  2>/dev/null > "$LAB/wire.txt" &
 DUMP=$!
 sleep 0.5
 on west ping -c 3 -i 0.3 192.1.2.45

@@ -1,4 +1,5 @@
-"""Helpers for the tunnels-that-stay-up namespace tests (rekeying, liveness, NAT, ...)."""
+"""Helpers for the daemon's namespace tests (rekeying, liveness, NAT, ...), shared with the
+in-VM kernel-ESP tests: hosts with a Cygnet each, conns, traffic, rekeys."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from cygnet.lab.netns import Namespace, wait_for
+from cygnet.lab.netns import Lab, Namespace, wait_for
 from cygnet.lab.node import CygnetNode
+from cygnet.lab.topology import build_topology
 
 PSK = "a-test-secret-that-is-long-enough-for-fips"
 SECRET = f'@west @east : PSK "{PSK}"\n'
@@ -182,3 +186,56 @@ def up_against_icmp_reject(node: CygnetNode, peer_ns: Namespace, conn: str = "ic
         return node.up(conn, check=False)
     finally:
         peer_ns.exec(["nft", "delete", "table", "inet", "rjtest"], check=False)
+
+
+@contextmanager
+def cygnet_hosts(workdir: Path, names: Sequence[str] = ("west", "east"),
+                 protostack: str = "userspace") -> Iterator[tuple]:
+    """The lab topology's `names` hosts, each with its own Cygnet (not started):
+    (node, node, topo). Stops them and prints their logs' tails on the way out."""
+    with Lab(workdir / "lab") as lab:
+        topo = build_topology(lab, list(names))
+        nodes = [CygnetNode(topo[n].ns, workdir / n, protostack=protostack) for n in names]
+        try:
+            yield (*nodes, topo)
+        finally:
+            for n in nodes:
+                n.stop()
+            for n in nodes:
+                print(f"===== pluto {n.ns.role} =====\n{n.log()[-6000:]}")
+
+
+def rekey_alternately(west: CygnetNode, east: CygnetNode, conn: str, n_child: int,
+                      n_ike: int) -> None:
+    """Alternate sides: `n_child` Child SA rekeys and, spread among them, `n_ike` IKE rekeys."""
+    ike_every = max(1, n_child // max(1, n_ike))
+    ike_done = 0
+    for i in range(n_child):
+        side = west if i % 2 == 0 else east
+        before = child_serials(west, conn)
+        whack(side, "--rekey-child", "--name", conn)
+        wait(lambda b=before: (lambda now: len(now) == 1 and now[0] > max(b))(
+            child_serials(west, conn)), 15, f"child rekey {i + 1} on west")
+        wait(lambda: len(child_serials(east, conn)) == 1, 15, "old child gone on east")
+        if ike_done < n_ike and (i + 1) % ike_every == 0:
+            side = east if ike_done % 2 == 0 else west
+            old = ike_serials(west)
+            whack(side, "--rekey-ike", "--name", conn)
+            wait(lambda o=old: (lambda now: len(now) == 1 and now[0] > max(o))(ike_serials(west)),
+                 15, f"IKE rekey {ike_done + 1}")
+            wait(lambda: len(ike_serials(east)) == 1, 15, "old IKE SA gone on east")
+            ike_done += 1
+    assert ike_done == n_ike
+
+
+def rekeys_under_traffic(west: CygnetNode, east: CygnetNode, topo, conn: str,
+                         n_child: int = 20, n_ike: int = 5) -> tuple[PingResult, str]:
+    """`conn` is up west → east (192.1.2.23): a 10 ms ping and an iperf3 stream run through
+    it while `rekey_alternately` does its rekeys. (ping result, iperf3's report)"""
+    topo.west.ns.wait_ping("192.1.2.23")
+    ping = Pinger(topo.west.ns, "192.1.2.23")
+    iperf = Iperf(topo.east.ns, topo.west.ns, "192.1.2.23")
+    time.sleep(0.5)
+    rekey_alternately(west, east, conn, n_child, n_ike)
+    report = iperf.stop()
+    return ping.stop(), report

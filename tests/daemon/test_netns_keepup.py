@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from cygnet.lab.netns import Lab, is_root, netns_available
+from cygnet.lab.netns import is_root, netns_available
 from cygnet.lab.node import CygnetNode
-from cygnet.lab.topology import build_topology
 from tests.daemon.keepup import (
-    Iperf,
     Pinger,
     child_serials,
+    cygnet_hosts,
     ike_serials,
     psk_conn,
+    rekeys_under_traffic,
     setup_node,
     wait,
-    whack,
 )
 
 pytestmark = [
@@ -48,29 +47,6 @@ def check_no_loss(result, node: CygnetNode, note: str = "") -> None:
                              f"icmp_seq {result.missing}{note}")
 
 
-def _rekey_children(west: CygnetNode, east: CygnetNode, conn: str, n_child: int,
-                    n_ike: int) -> None:
-    """Alternate sides: `n_child` Child SA rekeys and, spread among them, `n_ike` IKE rekeys."""
-    ike_every = max(1, n_child // max(1, n_ike))
-    ike_done = 0
-    for i in range(n_child):
-        side = west if i % 2 == 0 else east
-        before = child_serials(west, conn)
-        whack(side, "--rekey-child", "--name", conn)
-        wait(lambda b=before: (lambda now: len(now) == 1 and now[0] > max(b))(
-            child_serials(west, conn)), 15, f"child rekey {i + 1} on west")
-        wait(lambda: len(child_serials(east, conn)) == 1, 15, "old child gone on east")
-        if ike_done < n_ike and (i + 1) % ike_every == 0:
-            side = east if ike_done % 2 == 0 else west
-            old = ike_serials(west)
-            whack(side, "--rekey-ike", "--name", conn)
-            wait(lambda o=old: (lambda now: len(now) == 1 and now[0] > max(o))(ike_serials(west)),
-                 15, f"IKE rekey {ike_done + 1}")
-            wait(lambda: len(ike_serials(east)) == 1, 15, "old IKE SA gone on east")
-            ike_done += 1
-    assert ike_done == n_ike
-
-
 def test_twenty_child_and_five_ike_rekeys_lose_no_ping(we) -> None:
     west, east, topo = we
     conn = psk_conn()
@@ -78,13 +54,7 @@ def test_twenty_child_and_five_ike_rekeys_lose_no_ping(we) -> None:
         setup_node(n, conn)
         n.add("tun")
     west.up("tun")
-    topo.west.ns.wait_ping("192.1.2.23")
-    ping = Pinger(topo.west.ns, "192.1.2.23")
-    iperf = Iperf(topo.east.ns, topo.west.ns, "192.1.2.23")
-    time.sleep(0.5)
-    _rekey_children(west, east, "tun", 20, 5)
-    report = iperf.stop()
-    result = ping.stop()
+    result, report = rekeys_under_traffic(west, east, topo, "tun")
     print(f"ping through 20 Child and 5 IKE rekeys: {result}")
     assert result.sent > 100, result
     check_no_loss(result, west)
@@ -174,17 +144,8 @@ def test_lifetimes_drive_rekeys(we, who: str, limits: str) -> None:
 @pytest.fixture
 def re_(tmp_path: Path) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
     """road (192.1.3.209, behind nic's masquerade) and east."""
-    with Lab(tmp_path / "lab") as lab:
-        topo = build_topology(lab, ["road", "east"])
-        road = CygnetNode(topo.road.ns, tmp_path / "road")
-        east = CygnetNode(topo.east.ns, tmp_path / "east")
-        try:
-            yield road, east, topo
-        finally:
-            for n in (road, east):
-                n.stop()
-            for n in (road, east):
-                print(f"===== {n.ns.role} =====\n{n.log()[-5000:]}")
+    with cygnet_hosts(tmp_path, ("road", "east")) as hosts:
+        yield hosts
 
 
 ROAD_SECRET = '@road @east : PSK "a-test-secret-that-is-long-enough-for-fips"\n'

@@ -16,8 +16,14 @@ import pytest
 
 from cygnet.lab.netns import is_root, netns_available
 from cygnet.lab.node import CygnetNode
-from tests.daemon.conftest import cygnet_pair
-from tests.daemon.keepup import ICMP_ERROR_LINE, nft, setup_node, up_against_icmp_reject, wait
+from tests.daemon.keepup import (
+    ICMP_ERROR_LINE,
+    cygnet_hosts,
+    nft,
+    setup_node,
+    up_against_icmp_reject,
+    wait,
+)
 
 pytestmark = [
     pytest.mark.netns,
@@ -62,7 +68,7 @@ def _secrets(side: str) -> str:
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory) -> Iterator[tuple[CygnetNode, CygnetNode, object]]:
-    with cygnet_pair(tmp_path_factory.mktemp("trouble")) as (west, east, topo):
+    with cygnet_hosts(tmp_path_factory.mktemp("trouble")) as (west, east, topo):
         setup_node(west, "".join(_conn(c, w, "west") for c, (w, e) in CASES.items()),
                    _secrets("west"))
         setup_node(east, "".join(_conn(c, e, "east") for c, (w, e) in CASES.items()),

@@ -9,12 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cygnet.lab.netns import Lab, Namespace, wait_for
+from cygnet.lab.netns import Namespace, wait_for
 from cygnet.lab.node import CygnetNode
-from cygnet.lab.topology import build_topology
-
-PSK = "a-test-secret-that-is-long-enough-for-fips"
-SECRET = f'@west @east : PSK "{PSK}"\n'
+from tests.daemon.keepup import SECRET, cygnet_hosts, setup_node
 
 TRAFFIC_RE = re.compile(
     r'#(\d+): "([^"]+)"(?:\[\d+\])?(?: [^,]*)?, type=ESP, add_time=\d+, inBytes=(\d+), '
@@ -33,10 +30,7 @@ def conn(name: str, extra: str = "", auth: str = "authby=secret") -> str:
 
 def start_pair(west: CygnetNode, east: CygnetNode, conn_text: str, secrets: str = SECRET) -> None:
     for n in (west, east):
-        n.write_conn_file("test.conf", conn_text)
-        n.write_secrets(secrets)
-        n.initnss()
-        n.start()
+        setup_node(n, conn_text, secrets)
 
 
 def traffic(node: CygnetNode) -> dict[str, tuple[int, int]]:
@@ -115,20 +109,11 @@ def node_pair(topo, tmp: Path, protostack: str = "xfrm") -> tuple[CygnetNode, Cy
 
 @contextmanager
 def kernel_pair(tmp: Path, conn_text: str) -> Iterator[tuple]:
-    """A west/east lab with a pluto each (XFRM), `conn_text` loaded: (west, east, topo).
-    Each pluto's log tail is printed when the block ends (pytest shows it on failure)."""
-    with Lab(tmp / "lab") as lab:
-        topo = build_topology(lab, ["west", "east"])
+    """A west/east lab with a pluto each (XFRM), `conn_text` loaded: (west, east, topo)."""
+    with cygnet_hosts(tmp, protostack="xfrm") as (west, east, topo):
         add_subnet_routes(topo)
-        west, east = node_pair(topo, tmp)
-        try:
-            start_pair(west, east, conn_text)
-            yield west, east, topo
-        finally:
-            for n in (west, east):
-                n.stop()
-            for n in (west, east):
-                print(f"===== pluto {n.ns.role} =====\n{n.log()[-6000:]}")
+        start_pair(west, east, conn_text)
+        yield west, east, topo
 
 
 def add_subnet_routes(topo) -> None:

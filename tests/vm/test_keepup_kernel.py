@@ -7,19 +7,11 @@ liveness (dpdaction=restart) and the tunnel back when it returns.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.daemon.keepup import (
-    Iperf,
-    Pinger,
-    child_serials,
-    kill_node,
-    wait,
-)
-from tests.daemon.test_netns_keepup import _rekey_children
+from tests.daemon.keepup import child_serials, kill_node, rekeys_under_traffic, wait
 from tests.vm.kit import capture, conn, kernel_pair, kernel_sa_bytes, traffic
 
 DPD = "    dpddelay=1\n    dpdtimeout=2\n    retransmit-timeout=3\n"
@@ -38,15 +30,9 @@ def test_rekeys_under_ping_and_iperf_lose_nothing(pair) -> None:
     for n in (east, west):
         n.add("ku")
     west.up("ku")
-    topo.west.ns.wait_ping("192.1.2.23")
-    ping = Pinger(topo.west.ns, "192.1.2.23")
-    iperf = Iperf(topo.east.ns, topo.west.ns, "192.1.2.23")
-    time.sleep(0.5)
     # on west's cable: nothing of the ping may ever cross in the clear
     with capture(topo.switches["swan12"], "west", "icmp") as clear:
-        _rekey_children(west, east, "ku", 20, 5)
-        iperf.stop()
-        result = ping.stop()
+        result, _ = rekeys_under_traffic(west, east, topo, "ku")
     print(f"kernel ESP, ping through 20 Child and 5 IKE rekeys: {result}")
     assert result.sent > 100, result
     assert clear == [], clear[:5]

@@ -25,8 +25,8 @@ import pytest
 from cygnet.lab.libreswan import Pluto, libreswan_available, psk_secret, render_ipsec_conf
 from cygnet.lab.netns import Lab, wait_for
 from cygnet.lab.topology import build_topology
+from tests.daemon.keepup import PSK
 from tests.vm.kit import (
-    PSK,
     add_subnet_routes,
     capture,
     iperf,
@@ -119,18 +119,27 @@ def down_all(west, lsw, topo, name: str) -> None:
              and "spi" not in xfrm(topo.east.ns, "state"), timeout=30, what="SAs gone")
 
 
+def establish(west, lsw, name: str, initiator: str) -> str:
+    """Add `name` on Cygnet's side (one conn at a time there: see the module's note) and
+    bring it up from `initiator`'s side; both ends have logged their Child SA on return.
+    Cygnet's `--up` output when it initiated, else ""."""
+    west.add(name)
+    if initiator == "cygnet":
+        out = west.up(name)
+        lsw.wait_log(rf'"{name}" #\d+: responder established Child SA')
+        return out
+    lsw.up(name, wait=True, timeout=90)
+    lsw.wait_log(rf'"{name}" #\d+: initiator established Child SA')
+    wait_for(lambda: name in traffic(west), timeout=20, what="Cygnet's Child SA")
+    return ""
+
+
 @pytest.mark.parametrize("initiator", ["cygnet", "libreswan"])
 def test_psk_host_to_host(peers, initiator: str) -> None:
     west, lsw, topo = peers
-    west.add("psk")  # one conn at a time on Cygnet's side: see the module's note
+    out = establish(west, lsw, "psk", initiator)
     if initiator == "cygnet":
-        out = west.up("psk")
         assert "initiator established Child SA" in out, out
-        lsw.wait_log(r'"psk" #\d+: responder established Child SA')
-    else:
-        lsw.up("psk", wait=True, timeout=90)
-        lsw.wait_log(r'"psk" #\d+: initiator established Child SA')
-        wait_for(lambda: "psk" in traffic(west), timeout=20, what="Cygnet's Child SA")
     SEEN[f"{initiator}-state"] = xfrm(topo.west.ns if initiator == "cygnet" else topo.east.ns,
                                       "state")
     SEEN[f"{initiator}-policy"] = xfrm(topo.west.ns if initiator == "cygnet"
@@ -145,15 +154,9 @@ def test_psk_host_to_host(peers, initiator: str) -> None:
 @pytest.mark.parametrize("initiator", ["cygnet", "libreswan"])
 def test_raw_rsa_site_to_site(peers, initiator: str) -> None:
     west, lsw, topo = peers
-    west.add("rsa")
+    out = establish(west, lsw, "rsa", initiator)
     if initiator == "cygnet":
-        out = west.up("rsa")
         assert "192.0.1.0/24===192.0.2.0/24" in out, out
-        lsw.wait_log(r'"rsa" #\d+: responder established Child SA')
-    else:
-        lsw.up("rsa", wait=True, timeout=90)
-        lsw.wait_log(r'"rsa" #\d+: initiator established Child SA')
-        wait_for(lambda: "rsa" in traffic(west), timeout=20, what="Cygnet's Child SA")
     assert re.search(r"authenticated peer using authby=rsasig|authenticated peer .3072-bit",
                      west.log()), west.log()[-2000:]
     check_tunnel(topo, "192.0.2.254", src="192.0.1.254")

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cygnet.lab.netns import Lab
-from cygnet.lab.node import CygnetNode
-from cygnet.lab.topology import build_topology
+from tests.daemon.keepup import cygnet_hosts, setup_node
 from tests.vm.kit import capture, kernel_sa_bytes, traffic, xfrm
 
 SECRET = '@road @east : PSK "a-test-secret-that-is-long-enough-for-fips"\n'
@@ -28,27 +26,14 @@ EAST = ("conn road\n    authby=secret\n    left=192.1.2.23\n    leftid=@east\n"
 
 @pytest.fixture
 def roadwarrior(tmp_path) -> Iterator[tuple]:
-    with Lab(tmp_path / "lab") as lab:
-        topo = build_topology(lab, ["road", "east"])
-        road = CygnetNode(topo.road.ns, tmp_path / "road", protostack="xfrm")
-        east = CygnetNode(topo.east.ns, tmp_path / "east", protostack="xfrm")
-        try:
-            yield road, east, topo
-        finally:
-            for n in (road, east):
-                n.stop()
-            for n in (road, east):
-                print(f"===== {n.ns.role} =====\n{n.log()[-5000:]}")
+    with cygnet_hosts(tmp_path, ("road", "east"), protostack="xfrm") as hosts:
+        yield hosts
 
 
 def test_road_behind_nat_kernel_espinudp(roadwarrior) -> None:
     road, east, topo = roadwarrior
-    road.write_conn_file("test.conf", ROAD)
-    east.write_conn_file("test.conf", EAST)
-    for n in (road, east):
-        n.write_secrets(SECRET)
-        n.initnss()
-        n.start()
+    setup_node(road, ROAD, SECRET)
+    setup_node(east, EAST, SECRET)
     east.add("road")
     road.add("road")
     out = road.up("road")

@@ -14,8 +14,8 @@ import pytest
 from cygnet.lab.netns import Lab, wait_for
 from cygnet.lab.strongswan import Charon, SwanConn, strongswan_available
 from cygnet.lab.topology import build_topology
+from tests.daemon.keepup import PSK
 from tests.vm.kit import (
-    PSK,
     SECRET,
     capture,
     conn,

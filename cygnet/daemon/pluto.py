@@ -766,10 +766,7 @@ class Pluto:
             peer = None
         for lts in conn.policy.local_ts:
             for rts in conn.policy.remote_ts:
-                if mtu:
-                    self.dataplane.route(conn.serial, lts, rts, mtu=mtu, peer=peer)
-                else:
-                    self.dataplane.route(conn.serial, lts, rts)
+                self.dataplane.route(conn.serial, lts, rts, mtu=mtu, peer=peer)
         conn.routed = True
 
     def unroute_conn(self, name: str) -> None:
